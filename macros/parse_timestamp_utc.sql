@@ -1,0 +1,30 @@
+{#- A SPEC §1 timestamp (text) as a UTC TIMESTAMP, or NULL when it is not one. -#}
+{% macro parse_timestamp_utc(text_expression) -%}
+    {{ return(adapter.dispatch('parse_timestamp_utc', 'storemon')(text_expression)) }}
+{%- endmacro %}
+
+{% macro default__parse_timestamp_utc(text_expression) -%}
+    {#- The real data's form takes a cheap strptime; only other forms pay for the regex.
+        CASE (unlike coalesce) evaluates just the branch taken. A lambda over a one-element
+        list names the regex match once instead of running the regex per field. -#}
+    case
+        when {{ text_expression }} like '____-__-__ __:__:__.% UTC'
+            and length({{ text_expression }}) <= 30
+            then try_strptime({{ text_expression }}, '%Y-%m-%d %H:%M:%S.%f UTC')
+        else list_transform(
+            [regexp_extract(
+                upper(trim({{ text_expression }})),
+                '^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))? ?(?:UTC|Z|([+-])(\d{2})(?::?(\d{2}))?)?$',
+                ['day', 'time', 'fraction', 'sign', 'offset_hours', 'offset_minutes']
+            )],
+            lambda parts: try_strptime(parts.day || ' ' || parts.time, '%Y-%m-%d %H:%M:%S')
+                {#- Fractions beyond microseconds are truncated. #}
+                + to_microseconds(coalesce(try_cast(rpad(left(parts.fraction, 6), 6, '0') as bigint), 0))
+                - to_minutes(
+                    case parts.sign when '-' then -1 else 1 end
+                    * (coalesce(try_cast(parts.offset_hours as bigint), 0) * 60
+                        + coalesce(try_cast(parts.offset_minutes as bigint), 0))
+                )
+        )[1]
+    end
+{%- endmacro %}

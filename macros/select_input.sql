@@ -1,0 +1,92 @@
+{#- The rows of one input as text, whatever their source: the bundled seed when the path var is
+    empty, else the user's CSV or Parquet file. Columns are found by (trimmed) header name, so
+    their order does not matter; each output column takes the first header name of its list
+    that the file has. Adds `source_file` and `source_row_number` (1 = first data row). -#}
+{% macro select_input(path_var, seed_name, columns) -%}
+    {%- set path = var(path_var) | trim -%}
+    {%- if not path -%}
+        select
+            '{{ seed_name }}.csv' as source_file,
+            row_number() over () as source_row_number,
+            {%- for names in columns %}
+            {{ names[0] }}::varchar as {{ names[0] }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from {{ ref(seed_name) }}
+    {%- elif not execute -%}
+        select 1 {#- parse time: the file is only read when the model runs -#}
+    {%- else -%}
+        {%- set quoted_path = "'" ~ path | replace("'", "''") ~ "'" -%}
+        {%- set is_parquet = path.lower().endswith('.parquet') -%}
+        {%- set header = storemon.input_header(path, quoted_path, is_parquet) -%}
+        select
+            {{ quoted_path }} as source_file,
+            {%- if is_parquet %}
+            file_row_number + 1 as source_row_number,
+            {%- else %}
+            row_number() over () as source_row_number,
+            {%- endif %}
+            {%- for names in columns %}
+            {%- set found = storemon.find_column(header, names, path) %}
+            {%- if is_parquet %}
+            "{{ found }}"::varchar as {{ names[0] }}{{ "," if not loop.last }}
+            {%- else %}
+            column{{ header.index(found) }} as {{ names[0] }}{{ "," if not loop.last }}
+            {%- endif %}
+            {%- endfor %}
+        {%- if is_parquet %}
+        from read_parquet({{ quoted_path }}, file_row_number = true)
+        {%- else %}
+        from read_csv(
+            {{ quoted_path }},
+            header = true,
+            auto_detect = false,
+            delim = ',',
+            quote = '"',
+            escape = '"',
+            null_padding = true,
+            strict_mode = false,
+            columns = {
+                {%- for name in header %}
+                'column{{ loop.index0 }}': 'VARCHAR'{{ "," if not loop.last }}
+                {%- endfor %}
+            }
+        )
+        {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+
+{#- The trimmed column names of a CSV header line or a Parquet schema; stops the run with a
+    message naming the file when it is missing or has no header. -#}
+{% macro input_header(path, quoted_path, is_parquet) -%}
+    {%- set found = run_query("select count(*) from glob(" ~ quoted_path ~ ")").columns[0].values()[0] -%}
+    {%- if found == 0 -%}
+        {{ exceptions.raise_compiler_error("input file not found: " ~ path) }}
+    {%- endif -%}
+    {%- if is_parquet -%}
+        {%- set names = run_query(
+            "describe select * from read_parquet(" ~ quoted_path ~ ")").columns[0].values() -%}
+        {{ return(names | map('trim') | list) }}
+    {%- endif -%}
+    {%- set lines = run_query(
+        "select line from read_csv(" ~ quoted_path ~ ", columns = {'line': 'VARCHAR'},"
+        ~ " header = false, auto_detect = false, delim = '\x1f', quote = '', escape = '') limit 1"
+    ).columns[0].values() -%}
+    {%- if lines | length == 0 or not lines[0] -%}
+        {{ exceptions.raise_compiler_error("input file " ~ path ~ " is empty: it needs a header row") }}
+    {%- endif -%}
+    {%- set names = [] -%}
+    {%- for name in lines[0].replace('\ufeff', '').split(',') -%}
+        {%- do names.append(name | trim | replace('"', '') | trim) -%}
+    {%- endfor -%}
+    {{ return(names) }}
+{%- endmacro %}
+
+{#- The first of `names` that `header` has; stops the run naming the file and column if none. -#}
+{% macro find_column(header, names, path) -%}
+    {%- for name in names if name in header -%}
+        {{ return(name) }}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error(
+        "input file " ~ path ~ " has no column " ~ names | join(" or ")
+        ~ " (its header: " ~ header | join(", ") ~ ")") }}
+{%- endmacro %}

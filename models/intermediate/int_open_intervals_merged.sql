@@ -1,0 +1,81 @@
+{#- When each store is open within the report week, as disjoint UTC intervals [opens_at,
+    closes_at): overlapping and touching business-hours rows merged, so no instant counts twice,
+    and stores with no business-hours row open the whole week (SPEC §3). -#}
+with
+
+int_business_hours_expanded as (
+    select * from {{ ref('int_business_hours_expanded') }}
+),
+
+int_stores as (
+    select * from {{ ref('int_stores') }}
+),
+
+int_report_clock as (
+    select * from {{ ref('int_report_clock') }}
+),
+
+clipped as (
+    select
+        int_business_hours_expanded.store_id,
+        greatest(int_business_hours_expanded.opens_at, int_report_clock.last_week_start_at)
+            as opens_at,
+        least(int_business_hours_expanded.closes_at, int_report_clock.report_at) as closes_at
+    from int_business_hours_expanded
+    cross join int_report_clock
+),
+
+{#- Gaps and islands: an interval starts a new island when it opens after every earlier one
+    (in opening order) has closed. A DST gap can make an interval empty or negative: dropped. -#}
+flagged as (
+    select
+        store_id,
+        opens_at,
+        closes_at,
+        coalesce(
+            opens_at > max(closes_at) over (
+                partition by store_id order by opens_at, closes_at
+                rows between unbounded preceding and 1 preceding
+            ),
+            true
+        ) as starts_island
+    from clipped
+    where closes_at > opens_at
+),
+
+numbered as (
+    select
+        *,
+        sum(starts_island::integer) over (
+            partition by store_id order by opens_at, closes_at
+            rows unbounded preceding
+        ) as island_number
+    from flagged
+),
+
+merged as (
+    select
+        store_id,
+        min(opens_at) as opens_at,
+        max(closes_at) as closes_at
+    from numbered
+    group by store_id, island_number
+),
+
+always_open as (
+    select
+        int_stores.store_id,
+        int_report_clock.last_week_start_at as opens_at,
+        int_report_clock.report_at as closes_at
+    from int_stores
+    cross join int_report_clock
+    where not int_stores.has_business_hours
+),
+
+final as (
+    select * from merged
+    union all
+    select * from always_open
+)
+
+select * from final

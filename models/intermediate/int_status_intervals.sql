@@ -1,0 +1,80 @@
+{#- Each store's status at every instant of the report week, as disjoint UTC intervals
+    [status_from_at, status_to_at) that cover the week, one per run of equal status (SPEC §5).
+    `nearest`: a poll owns the time from the midpoint with its predecessor to the midpoint with
+    its successor (an exact midpoint goes to the later poll). `previous`: a poll owns the time
+    until the next poll. Either way the first poll reaches back and the last poll forward
+    without limit, so a store with any poll that counts has intervals covering the whole week. -#}
+{%- set interpolation = var('interpolation') %}
+{%- if interpolation not in ['nearest', 'previous'] %}
+    {{ exceptions.raise_compiler_error(
+        "var interpolation must be nearest or previous, got '" ~ interpolation ~ "'") }}
+{%- endif %}
+with
+
+int_polls_deduplicated as (
+    select * from {{ ref('int_polls_deduplicated') }}
+),
+
+int_report_clock as (
+    select * from {{ ref('int_report_clock') }}
+),
+
+with_neighbours as (
+    select
+        store_id,
+        is_active,
+        polled_at,
+        lag(polled_at) over by_time as previous_polled_at,
+        lag(is_active) over by_time as previous_is_active
+    from int_polls_deduplicated
+    window by_time as (partition by store_id order by polled_at)
+),
+
+{#- Where a poll's interval begins; NULL for the first poll (no limit backwards). Only polls that
+    change the status begin a run, so the others are dropped here. -#}
+run_starts as (
+    select
+        store_id,
+        is_active,
+        {%- if interpolation == 'nearest' %}
+        make_timestamp((epoch_us(previous_polled_at) + epoch_us(polled_at)) // 2)
+        {%- else %}
+        case when previous_polled_at is not null then polled_at end
+        {%- endif %} as status_from_at
+    from with_neighbours
+    where previous_is_active is distinct from is_active
+),
+
+runs as (
+    select
+        store_id,
+        is_active,
+        status_from_at,
+        lead(status_from_at) over (
+            partition by store_id order by status_from_at nulls first
+        ) as status_to_at
+    from run_starts
+),
+
+clipped as (
+    select
+        runs.store_id,
+        runs.is_active,
+        greatest(
+            coalesce(runs.status_from_at, int_report_clock.last_week_start_at),
+            int_report_clock.last_week_start_at
+        ) as status_from_at,
+        least(
+            coalesce(runs.status_to_at, int_report_clock.report_at),
+            int_report_clock.report_at
+        ) as status_to_at
+    from runs
+    cross join int_report_clock
+),
+
+final as (
+    select * from clipped
+    where status_to_at > status_from_at
+)
+
+select * from final

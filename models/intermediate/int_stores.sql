@@ -1,0 +1,46 @@
+{#- The store universe (every store_id in a valid row of any input, SPEC §6) with the zone its
+    local times are read in and whether it has business hours at all. -#}
+with
+
+stg_store_status as (
+    select store_id from {{ ref('stg_store_status') }}
+    where rejection_reason is null
+),
+
+stg_menu_hours as (
+    select store_id from {{ ref('stg_menu_hours') }}
+    where rejection_reason is null
+),
+
+stg_timezones as (
+    select
+        store_id,
+        timezone_name
+    from {{ ref('stg_timezones') }}
+    where rejection_reason is null
+),
+
+store_ids as (
+    select store_id from stg_store_status
+    union
+    select store_id from stg_menu_hours
+    union
+    select store_id from stg_timezones
+),
+
+stores_with_hours as (
+    select distinct store_id from stg_menu_hours
+),
+
+final as (
+    select
+        store_ids.store_id,
+        coalesce(stg_timezones.timezone_name, '{{ var("default_timezone") }}') as timezone_name,
+        stg_timezones.store_id is null as uses_default_timezone,
+        stores_with_hours.store_id is not null as has_business_hours
+    from store_ids
+    left join stg_timezones on store_ids.store_id = stg_timezones.store_id
+    left join stores_with_hours on store_ids.store_id = stores_with_hours.store_id
+)
+
+select * from final

@@ -1,0 +1,49 @@
+{#- One row per business-hours row read, valid or not; `rejection_reason` says why a row cannot
+    be used. Times are intervals since local midnight, `24:00` being the end of the day. -#}
+with
+
+source as (
+    {{ storemon.select_input('hours_path', 'menu_hours', [
+        ['store_id'], ['day', 'dayOfWeek'], ['start_time_local'], ['end_time_local'],
+    ]) }}
+),
+
+cleaned as (
+    select
+        source_file,
+        source_row_number,
+        store_id as raw_store_id,
+        day as raw_day,
+        start_time_local as raw_start_time_local,
+        end_time_local as raw_end_time_local,
+        nullif(trim(store_id), '') as store_id,
+        case
+            when trim(day) in ('0', '1', '2', '3', '4', '5', '6') then trim(day)::integer
+        end as day_of_week,
+        {{ storemon.parse_local_time('start_time_local') }} as start_time_local,
+        {{ storemon.parse_local_time('end_time_local') }} as end_time_local
+    from source
+),
+
+final as (
+    select
+        source_file,
+        source_row_number,
+        store_id,
+        day_of_week,
+        start_time_local,
+        end_time_local,
+        raw_store_id,
+        raw_day,
+        raw_start_time_local,
+        raw_end_time_local,
+        case
+            when store_id is null then 'empty store_id'
+            when day_of_week is null then 'day not in 0-6'
+            when start_time_local is null then 'unparseable start_time_local'
+            when end_time_local is null then 'unparseable end_time_local'
+        end as rejection_reason
+    from cleaned
+)
+
+select * from final

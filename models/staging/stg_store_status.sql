@@ -1,0 +1,42 @@
+{#- One row per poll row read, valid or not; `rejection_reason` says why a row cannot be used. -#}
+with
+
+source as (
+    {{ storemon.select_input('status_path', 'store_status', [
+        ['store_id'], ['status'], ['timestamp_utc'],
+    ]) }}
+),
+
+cleaned as (
+    select
+        source_file,
+        source_row_number,
+        store_id as raw_store_id,
+        status as raw_status,
+        timestamp_utc as raw_timestamp_utc,
+        nullif(trim(store_id), '') as store_id,
+        lower(trim(status)) as status,
+        {{ storemon.parse_timestamp_utc('timestamp_utc') }} as polled_at
+    from source
+),
+
+final as (
+    select
+        source_file,
+        source_row_number,
+        store_id,
+        status,
+        status = 'active' as is_active,
+        polled_at,
+        raw_store_id,
+        raw_status,
+        raw_timestamp_utc,
+        case
+            when store_id is null then 'empty store_id'
+            when status is null or status not in ('active', 'inactive') then 'unknown status'
+            when polled_at is null then 'unparseable timestamp_utc'
+        end as rejection_reason
+    from cleaned
+)
+
+select * from final

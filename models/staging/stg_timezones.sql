@@ -1,0 +1,68 @@
+{#- One row per timezone row read, valid or not. Zone names match IANA names case-insensitively
+    and come out spelled as IANA spells them. Of several valid rows for a store the last in file
+    order wins; the earlier ones are rejected as `superseded`. -#}
+with
+
+source as (
+    {{ storemon.select_input('timezones_path', 'timezones', [
+        ['store_id'], ['timezone_str'],
+    ]) }}
+),
+
+known_timezones as (
+    select
+        lower(name) as lookup_name,
+        min(name) as timezone_name
+    from pg_timezone_names()
+    group by lower(name)
+),
+
+cleaned as (
+    select
+        source.source_file,
+        source.source_row_number,
+        source.store_id as raw_store_id,
+        source.timezone_str as raw_timezone_str,
+        nullif(trim(source.store_id), '') as store_id,
+        known_timezones.timezone_name
+    from source
+    left join known_timezones
+        on lower(trim(source.timezone_str)) = known_timezones.lookup_name
+),
+
+validated as (
+    select
+        *,
+        case
+            when store_id is null then 'empty store_id'
+            when timezone_name is null then 'invalid timezone'
+        end as invalid_reason
+    from cleaned
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by store_id, invalid_reason is null
+            order by source_row_number desc
+        ) as validity_rank_from_last
+    from validated
+),
+
+final as (
+    select
+        source_file,
+        source_row_number,
+        store_id,
+        timezone_name,
+        raw_store_id,
+        raw_timezone_str,
+        case
+            when invalid_reason is not null then invalid_reason
+            when validity_rank_from_last > 1 then 'superseded'
+        end as rejection_reason
+    from ranked
+)
+
+select * from final
