@@ -1,0 +1,100 @@
+"""The `storemon` command line: a small wrapper that runs the dbt project and exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from storemon import __version__
+from storemon.export import ExportError, export, resolve_inputs
+from storemon.generate import generate
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+input_file = click.Path(exists=False, dir_okay=True, path_type=Path)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="storemon")
+def cli() -> None:
+    """Store uptime and downtime during business hours, from hourly polls.
+
+    The numbers are defined in the README's "What the numbers mean"; the work is done by a dbt
+    project on DuckDB that ships with storemon.
+    """
+
+
+@cli.command(name="export")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder with store_status.csv, menu_hours.csv (or business_hours.csv) and timezones.csv.",
+)
+@click.option("--status", type=input_file, help="Polls file (store_id, status, timestamp_utc).")
+@click.option(
+    "--hours",
+    type=input_file,
+    help="Business hours file (store_id, day or dayOfWeek, start_time_local, end_time_local).",
+)
+@click.option("--timezones", type=input_file, help="Timezones file (store_id, timezone_str).")
+@click.option(
+    "--as-of",
+    metavar="TIMESTAMP",
+    help="Report time, e.g. 2024-11-04T06:00:00Z; default: the latest valid poll.",
+)
+@click.option(
+    "--interpolation",
+    type=click.Choice(["nearest", "previous"]),
+    default="nearest",
+    show_default=True,
+    help="A poll's status holds until the midpoint with the next poll, or until the next poll.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="storemon.duckdb",
+    show_default=True,
+    envvar="STOREMON_DB",
+    help="DuckDB file that receives the tables (env STOREMON_DB).",
+)
+@click.option(
+    "--out",
+    default="report.csv",
+    show_default=True,
+    help="Report CSV to write; - for standard output.",
+)
+@click.option("--strict", is_flag=True, help="Fail (and write no CSV) if any input row is rejected.")
+@click.option("-v", "--verbose", is_flag=True, help="Print each dbt model as it is built.")
+def export_command(
+    data_dir: Path | None,
+    status: Path | None,
+    hours: Path | None,
+    timezones: Path | None,
+    as_of: str | None,
+    interpolation: str,
+    db_path: Path,
+    out: str,
+    strict: bool,
+    verbose: bool,
+) -> None:
+    """Build the uptime report and write it as CSV.
+
+    With no options it uses the bundled sample data and writes report.csv. Rows that cannot be
+    used are kept in the table rejected_rows of the database; their count is printed.
+
+    \b
+    Examples:
+      storemon export
+      storemon export --data ./loop --as-of 2023-01-25T18:00:00Z --out loop.csv
+      storemon export --status polls.csv --hours hours.csv --timezones zones.csv --out -
+    """
+    try:
+        inputs = resolve_inputs(data_dir, status, hours, timezones)
+        export(inputs, db_path, out, as_of, interpolation, strict, verbose)
+    except ExportError as error:
+        raise click.ClickException(str(error)) from None
+
+
+cli.add_command(generate)

@@ -1,0 +1,116 @@
+"""Where the dbt project is, and running it with dbt's programmatic runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_dir() -> Path:
+    """The dbt project: shipped inside the installed package, or the checkout it lives in."""
+    for candidate in (PACKAGE_DIR / "dbt_project", PACKAGE_DIR.parent.parent):
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    raise RuntimeError(f"storemon's dbt project is missing beside {PACKAGE_DIR}; reinstall storemon")
+
+
+def state_dir(db_path: Path) -> Path:
+    """dbt's target/ and logs/ for a database: beside it, never inside the installed package,
+    so that partial parsing stays warm between runs on the same database."""
+    return db_path.with_name(db_path.name.removesuffix(".duckdb") + ".dbt")
+
+
+class DbtFailure(Exception):
+    """A dbt invocation failed; the message is one line meant for the user."""
+
+
+@dataclass
+class NodeResult:
+    name: str
+    status: str
+    seconds: float
+
+
+def run_dbt(
+    command: list[str],
+    db_path: Path,
+    dbt_vars: dict[str, str],
+    on_node: Callable[[NodeResult], None] | None = None,
+) -> list[NodeResult]:
+    """Run `dbt <command>` in-process against `db_path`; raise DbtFailure with the first error.
+
+    dbt's own log lines are silenced (results go through `on_node`); its full debug log is in
+    the state folder's logs/dbt.log. The DuckDB file is released before returning.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
+
+    project = project_dir()
+    state = state_dir(db_path)
+    os.environ["STOREMON_DB"] = str(db_path)
+    args = [
+        *command,
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
+        "--target-path", str(state / "target"),
+        "--log-path", str(state / "logs"),
+        "--vars", json.dumps(dbt_vars),
+        "--log-level", "none",
+        "--log-level-file", "debug",
+        "--no-use-colors",
+        "--no-send-anonymous-usage-stats",
+        "--no-version-check",
+    ]  # fmt: skip
+    try:
+        outcome = dbtRunner().invoke(args)
+    finally:
+        _release_database(DuckDBConnectionManager)
+
+    if outcome.exception is not None:
+        raise DbtFailure(_one_line(str(outcome.exception)))
+    results = [
+        NodeResult(r.node.name, str(r.status), float(r.execution_time or 0.0))
+        for r in (outcome.result or [])
+    ]
+    if on_node:
+        for result in results:
+            on_node(result)
+    failures = [r for r in (outcome.result or []) if str(r.status) in ("error", "fail")]
+    if failures:
+        first = failures[0]
+        raise DbtFailure(f"{first.node.name}: {_one_line(first.message or '')}")
+    if not outcome.success:
+        raise DbtFailure("dbt failed; see " + str(state / "logs" / "dbt.log"))
+    return results
+
+
+def _release_database(connection_manager: type) -> None:
+    """dbt-duckdb keeps its DuckDB instance (and the file lock) for the life of the process;
+    close it so the file can be reopened here or by another process."""
+    environment = connection_manager._ENV
+    if environment is not None:
+        environment.close()
+    connection_manager.close_all_connections()
+
+
+def _one_line(message: str) -> str:
+    """dbt's multi-line errors, reduced to the lines that say what is wrong."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    # "Compilation Error in model x (models/x.sql)" and similar headers name dbt's internals.
+    lines = [line for line in lines if " Error in " not in line or len(lines) == 1]
+    # DuckDB appends the failing SQL ("LINE 3: ...") and a caret line: not for users.
+    lines = [line for line in lines if not line.startswith(("LINE ", "^"))]
+    # Jinja's macro call stack ("> in macro x (macros/x.sql)") is noise for users too.
+    lines = [line.split(" > in macro ")[0] for line in lines if not line.startswith(">")]
+    text = " ".join(lines) or "unknown dbt error"
+    return text if len(text) < 500 else text[:497] + "..."
+
+
+def eprint(message: str) -> None:
+    print(f"storemon: {message}", file=sys.stderr)
