@@ -1,0 +1,32 @@
+{#- SPEC §7: for every input, rows read = rows accepted + rows rejected. Rows read are counted
+    straight from the input, not from the staging models. -#}
+{%- set inputs = [
+    ('store_status', 'status_path', 'stg_store_status', [['store_id'], ['status'], ['timestamp_utc']]),
+    ('menu_hours', 'hours_path', 'stg_menu_hours',
+        [['store_id'], ['day', 'dayOfWeek'], ['start_time_local'], ['end_time_local']]),
+    ('timezones', 'timezones_path', 'stg_timezones', [['store_id'], ['timezone_str']]),
+] %}
+with
+
+{% for input_name, path_var, staging_model, columns in inputs %}
+{{ input_name }}_counts as (
+    select
+        '{{ input_name }}' as input_name,
+        (select count(*) from ({{ storemon.select_input(path_var, input_name, columns) }}))
+            as rows_read,
+        (select count(*) from {{ ref(staging_model) }} where rejection_reason is null)
+            as rows_accepted,
+        (select count(*) from {{ ref('rejected_rows') }} where input_name = '{{ input_name }}')
+            as rows_rejected
+),
+
+{% endfor %}
+final as (
+    {%- for input_name, _, _, _ in inputs %}
+    select * from {{ input_name }}_counts
+    {{ "union all" if not loop.last }}
+    {%- endfor %}
+)
+
+select * from final
+where rows_read != rows_accepted + rows_rejected
