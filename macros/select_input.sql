@@ -17,7 +17,7 @@
     {%- else -%}
         {%- set quoted_path = "'" ~ path | replace("'", "''") ~ "'" -%}
         {%- set is_parquet = path.lower().endswith('.parquet') -%}
-        {%- set header = storemon.input_header(path, quoted_path, is_parquet) -%}
+        {%- set header = input_header(path, quoted_path, is_parquet) -%}
         select
             {{ quoted_path }} as source_file,
             {%- if is_parquet %}
@@ -26,7 +26,7 @@
             row_number() over () as source_row_number,
             {%- endif %}
             {%- for names in columns %}
-            {%- set found = storemon.find_column(header, names, path) %}
+            {%- set found = find_column(header, names, path) %}
             {%- if is_parquet %}
             "{{ found }}"::varchar as {{ names[0] }}{{ "," if not loop.last }}
             {%- else %}

@@ -1,5 +1,5 @@
-{#- Each business-hours row on each local date it applies to near the report week, as a local
-    and a UTC interval (SPEC §3). Overlaps are still there; int_open_intervals_merged merges. -#}
+{# Each business-hours row on each local date it applies to near the report week, as a local
+    and a UTC interval (SPEC §3). Overlaps are still there; int_open_intervals_merged merges. #}
 with
 
 stg_menu_hours as (
@@ -7,7 +7,7 @@ stg_menu_hours as (
         store_id,
         day_of_week,
         start_time_local,
-        {#- `23:59:59` (any fraction) means the end of the day. -#}
+        {# `23:59:59` (any fraction) means the end of the day. #}
         case
             when end_time_local >= interval 86399 second and end_time_local < interval 24 hour
                 then interval 24 hour
@@ -25,13 +25,14 @@ int_report_clock as (
     select * from {{ ref('int_report_clock') }}
 ),
 
-{#- Local dates whose hours can reach into the week: zone offsets are within a day of UTC and an
+{# Local dates whose hours can reach into the week: zone offsets are within a day of UTC and an
     interval ends at most a day after its local date, so two spare days before and one after
-    suffice. -#}
+    suffice. #}
 local_dates as (
-    select unnest(generate_series(
-        last_week_start_at::date - 2, report_at::date + 1, interval 1 day
-    ))::date as local_date
+    select
+        unnest(generate_series(
+            last_week_start_at::date - 2, report_at::date + 1, interval 1 day
+        ))::date as local_date
     from int_report_clock
 ),
 
@@ -61,8 +62,8 @@ final as (
         local_date,
         opens_at_local,
         closes_at_local,
-        {{ storemon.local_to_utc('opens_at_local', 'timezone_name') }} as opens_at,
-        {{ storemon.local_to_utc('closes_at_local', 'timezone_name') }} as closes_at
+        {{ local_to_utc('opens_at_local', 'timezone_name') }} as opens_at,
+        {{ local_to_utc('closes_at_local', 'timezone_name') }} as closes_at
     from localized
 )
 

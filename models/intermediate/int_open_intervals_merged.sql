@@ -1,6 +1,6 @@
-{#- When each store is open within the report week, as disjoint UTC intervals [opens_at,
+{# When each store is open within the report week, as disjoint UTC intervals [opens_at,
     closes_at): overlapping and touching business-hours rows merged, so no instant counts twice,
-    and stores with no business-hours row open the whole week (SPEC §3). -#}
+    and stores with no business-hours row open the whole week (SPEC §3). #}
 with
 
 int_business_hours_expanded as (
@@ -25,8 +25,9 @@ clipped as (
     cross join int_report_clock
 ),
 
-{#- Gaps and islands: an interval starts a new island when it opens after every earlier one
-    (in opening order) has closed. A DST gap can make an interval empty or negative: dropped. -#}
+
+{# Gaps and islands: an interval starts a new island when it opens after every earlier one
+    (in opening order) has closed. A DST gap can make an interval empty or negative: dropped. #}
 flagged as (
     select
         store_id,

@@ -1,5 +1,5 @@
-{#- The intersection of when each store was open and what its status was: disjoint UTC intervals
-    [from_at, to_at) within the report week, each wholly active or wholly inactive. -#}
+{# The intersection of when each store was open and what its status was: disjoint UTC intervals
+    [from_at, to_at) within the report week, each wholly active or wholly inactive. #}
 with
 
 int_open_intervals_merged as (
@@ -19,9 +19,10 @@ final as (
         least(int_status_intervals.status_to_at, int_open_intervals_merged.closes_at) as to_at
     from int_status_intervals
     inner join int_open_intervals_merged
-        on int_status_intervals.store_id = int_open_intervals_merged.store_id
-        and int_status_intervals.status_from_at < int_open_intervals_merged.closes_at
-        and int_open_intervals_merged.opens_at < int_status_intervals.status_to_at
+        on
+            int_status_intervals.store_id = int_open_intervals_merged.store_id
+            and int_status_intervals.status_from_at < int_open_intervals_merged.closes_at
+            and int_status_intervals.status_to_at > int_open_intervals_merged.opens_at
 )
 
 select * from final

@@ -1,5 +1,5 @@
-{#- The polls that count (SPEC §5): valid, at or before the report time, one per store and
-    instant; where polls at one instant disagree, `inactive` wins. -#}
+{# The polls that count (SPEC §5): valid, at or before the report time, one per store and
+    instant; where polls at one instant disagree, `inactive` wins. #}
 with
 
 stg_store_status as (

@@ -1,6 +1,6 @@
-{#- One row: the report time `report_at` ("now", SPEC §2) and the starts of the three rolling,
+{# One row: the report time `report_at` ("now", SPEC §2) and the starts of the three rolling,
     half-open windows ending at it. `report_at` is the `report_time` var when given, else the
-    latest valid poll; NULL when there is neither. -#}
+    latest valid poll; NULL when there is neither. #}
 {%- set report_time = var('report_time') | string | trim %}
 with
 
@@ -8,9 +8,11 @@ with
 clock as (
     select
         coalesce(
-            {{ storemon.parse_timestamp_utc("'" ~ report_time | replace("'", "''") ~ "'") }},
-            error('report_time ''{{ report_time | replace("'", "''''") }}'' is not a timestamp; '
-                || 'use e.g. 2024-11-04T06:00:00Z or 2024-11-04 06:00:00')
+            {{ parse_timestamp_utc("'" ~ report_time | replace("'", "''") ~ "'") }},
+            error(
+                'report_time ''{{ report_time | replace("'", "''''") }}'' is not a timestamp; '
+                || 'use e.g. 2024-11-04T06:00:00Z or 2024-11-04 06:00:00'
+            )
         ) as report_at
 ),
 {% else %}

@@ -1,9 +1,9 @@
-{#- Each store's status at every instant of the report week, as disjoint UTC intervals
+{# Each store's status at every instant of the report week, as disjoint UTC intervals
     [status_from_at, status_to_at) that cover the week, one per run of equal status (SPEC §5).
     `nearest`: a poll owns the time from the midpoint with its predecessor to the midpoint with
     its successor (an exact midpoint goes to the later poll). `previous`: a poll owns the time
     until the next poll. Either way the first poll reaches back and the last poll forward
-    without limit, so a store with any poll that counts has intervals covering the whole week. -#}
+    without limit, so a store with any poll that counts has intervals covering the whole week. #}
 {%- set interpolation = var('interpolation') %}
 {%- if interpolation not in ['nearest', 'previous'] %}
     {{ exceptions.raise_compiler_error(
@@ -30,8 +30,9 @@ with_neighbours as (
     window by_time as (partition by store_id order by polled_at)
 ),
 
-{#- Where a poll's interval begins; NULL for the first poll (no limit backwards). Only polls that
-    change the status begin a run, so the others are dropped here. -#}
+
+{# Where a poll's interval begins; NULL for the first poll (no limit backwards). Only polls that
+    change the status begin a run, so the others are dropped here. #}
 run_starts as (
     select
         store_id,

@@ -1,5 +1,5 @@
-{#- Every input row that could not be used (SPEC §7): where it came from, its raw values (a JSON
-    object keyed by column) and why it was rejected. -#}
+{# Every input row that could not be used (SPEC §7): where it came from, its raw values (a JSON
+    object keyed by column) and why it was rejected. #}
 with
 
 stg_store_status as (
@@ -33,18 +33,28 @@ stg_timezones as (
     select
         source_file,
         source_row_number,
-        to_json({'store_id': raw_store_id, 'timezone_str': raw_timezone_str})::varchar as raw_values,
+        to_json({ 'store_id': raw_store_id, 'timezone_str': raw_timezone_str })::varchar
+            as raw_values,
         rejection_reason
     from {{ ref('stg_timezones') }}
     where rejection_reason is not null
 ),
 
 unioned as (
-    select 'store_status' as input_name, * from stg_store_status
+    select
+        'store_status' as input_name,
+        *
+    from stg_store_status
     union all
-    select 'menu_hours' as input_name, * from stg_menu_hours
+    select
+        'menu_hours' as input_name,
+        *
+    from stg_menu_hours
     union all
-    select 'timezones' as input_name, * from stg_timezones
+    select
+        'timezones' as input_name,
+        *
+    from stg_timezones
 ),
 
 final as (

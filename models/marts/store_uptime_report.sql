@@ -1,11 +1,6 @@
-{#- The report (SPEC §6 and §8): per store, the time open and active (uptime) and open and
-    inactive (downtime) in the last hour (minutes), day and week (hours), unrounded. NULL for a
-    store with no poll that counts: unknown, not zero. -#}
-{%- set windows = [
-    ('last_hour', 'last_hour_start_at', 60 * 1000000),
-    ('last_day', 'last_day_start_at', 3600 * 1000000),
-    ('last_week', 'last_week_start_at', 3600 * 1000000),
-] %}
+{# The report (SPEC §6 and §8): per store, the time open and active (uptime) and open and
+   inactive (downtime) in the last hour (minutes), day and week (hours), unrounded. NULL for a
+   store with no poll that counts: unknown, not zero. #}
 with
 
 int_stores as (
@@ -24,39 +19,89 @@ int_report_clock as (
     select * from {{ ref('int_report_clock') }}
 ),
 
-durations as (
+report_windows as (
     select
-        int_open_status_intervals.store_id,
-        {%- for status, is_active in [('uptime', 'true'), ('downtime', 'false')] %}
-        {%- for window, start_column, microseconds_per_unit in windows %}
-        sum(
-            case when int_open_status_intervals.is_active = {{ is_active }} then
-                {{ storemon.overlap_microseconds(
-                    ['int_open_status_intervals.from_at', 'int_report_clock.' ~ start_column],
-                    ['int_open_status_intervals.to_at', 'int_report_clock.report_at'],
-                ) }}
-            else 0 end
-        ) / {{ microseconds_per_unit }} as {{ status }}_{{ window }}
-        {{- "," if not (loop.last and status == 'downtime') }}
-        {%- endfor %}
-        {%- endfor %}
-    from int_open_status_intervals
-    cross join int_report_clock
-    group by int_open_status_intervals.store_id
+        'last_hour' as window_name,
+        last_hour_start_at as window_start_at,
+        report_at as window_end_at,
+        60e6 as microseconds_per_unit
+    from int_report_clock
+    union all
+    select
+        'last_day' as window_name,
+        last_day_start_at as window_start_at,
+        report_at as window_end_at,
+        3600e6 as microseconds_per_unit
+    from int_report_clock
+    union all
+    select
+        'last_week' as window_name,
+        last_week_start_at as window_start_at,
+        report_at as window_end_at,
+        3600e6 as microseconds_per_unit
+    from int_report_clock
 ),
 
+window_overlaps as (
+    select
+        int_open_status_intervals.store_id,
+        int_open_status_intervals.is_active,
+        report_windows.window_name,
+        {{ overlap_microseconds(
+            ['int_open_status_intervals.from_at', 'report_windows.window_start_at'],
+            ['int_open_status_intervals.to_at', 'report_windows.window_end_at'],
+        ) }} / report_windows.microseconds_per_unit as duration
+    from int_open_status_intervals
+    cross join report_windows
+),
+
+durations as (
+    select
+        store_id,
+        sum(duration) filter (where is_active and window_name = 'last_hour') as uptime_last_hour,
+        sum(duration) filter (where is_active and window_name = 'last_day') as uptime_last_day,
+        sum(duration) filter (where is_active and window_name = 'last_week') as uptime_last_week,
+        sum(duration) filter (
+            where not is_active and window_name = 'last_hour'
+        ) as downtime_last_hour,
+        sum(duration) filter (
+            where not is_active and window_name = 'last_day'
+        ) as downtime_last_day,
+        sum(duration) filter (
+            where not is_active and window_name = 'last_week'
+        ) as downtime_last_week
+    from window_overlaps
+    group by store_id
+),
+
+{# A store with a poll that counts gets 0 where it has no time; one without gets NULL. #}
 final as (
     select
         int_stores.store_id,
-        {%- for status in ['uptime', 'downtime'] %}
-        {%- for window, _, _ in windows %}
-        {%- set measure = status ~ '_' ~ window %}
         case
-            when int_status_intervals.store_id is not null then coalesce(durations.{{ measure }}, 0)
-        end::double as {{ measure }}
-        {{- "," if not (loop.last and status == 'downtime') }}
-        {%- endfor %}
-        {%- endfor %}
+            when int_status_intervals.store_id is not null
+                then coalesce(durations.uptime_last_hour, 0)
+        end::double as uptime_last_hour,
+        case
+            when int_status_intervals.store_id is not null
+                then coalesce(durations.uptime_last_day, 0)
+        end::double as uptime_last_day,
+        case
+            when int_status_intervals.store_id is not null
+                then coalesce(durations.uptime_last_week, 0)
+        end::double as uptime_last_week,
+        case
+            when int_status_intervals.store_id is not null
+                then coalesce(durations.downtime_last_hour, 0)
+        end::double as downtime_last_hour,
+        case
+            when int_status_intervals.store_id is not null
+                then coalesce(durations.downtime_last_day, 0)
+        end::double as downtime_last_day,
+        case
+            when int_status_intervals.store_id is not null
+                then coalesce(durations.downtime_last_week, 0)
+        end::double as downtime_last_week
     from int_stores
     left join int_status_intervals on int_stores.store_id = int_status_intervals.store_id
     left join durations on int_stores.store_id = durations.store_id

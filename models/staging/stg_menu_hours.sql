@@ -1,9 +1,9 @@
-{#- One row per business-hours row read, valid or not; `rejection_reason` says why a row cannot
-    be used. Times are intervals since local midnight, `24:00` being the end of the day. -#}
+{# One row per business-hours row read, valid or not; `rejection_reason` says why a row cannot
+    be used. Times are intervals since local midnight, `24:00` being the end of the day. #}
 with
 
 source as (
-    {{ storemon.select_input('hours_path', 'menu_hours', [
+    {{ select_input('hours_path', 'menu_hours', [
         ['store_id'], ['day', 'dayOfWeek'], ['start_time_local'], ['end_time_local'],
     ]) }}
 ),
@@ -20,8 +20,8 @@ cleaned as (
         case
             when trim(day) in ('0', '1', '2', '3', '4', '5', '6') then trim(day)::integer
         end as day_of_week,
-        {{ storemon.parse_local_time('start_time_local') }} as start_time_local,
-        {{ storemon.parse_local_time('end_time_local') }} as end_time_local
+        {{ parse_local_time('start_time_local') }} as start_time_local,
+        {{ parse_local_time('end_time_local') }} as end_time_local
     from source
 ),
 

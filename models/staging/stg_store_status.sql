@@ -1,8 +1,8 @@
-{#- One row per poll row read, valid or not; `rejection_reason` says why a row cannot be used. -#}
+{# One row per poll row read, valid or not; `rejection_reason` says why a row cannot be used. #}
 with
 
 source as (
-    {{ storemon.select_input('status_path', 'store_status', [
+    {{ select_input('status_path', 'store_status', [
         ['store_id'], ['status'], ['timestamp_utc'],
     ]) }}
 ),
@@ -16,7 +16,7 @@ cleaned as (
         timestamp_utc as raw_timestamp_utc,
         nullif(trim(store_id), '') as store_id,
         lower(trim(status)) as status,
-        {{ storemon.parse_timestamp_utc('timestamp_utc') }} as polled_at
+        {{ parse_timestamp_utc('timestamp_utc') }} as polled_at
     from source
 ),
 

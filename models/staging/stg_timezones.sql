@@ -1,10 +1,10 @@
-{#- One row per timezone row read, valid or not. Zone names match IANA names case-insensitively
+{# One row per timezone row read, valid or not. Zone names match IANA names case-insensitively
     and come out spelled as IANA spells them. Of several valid rows for a store the last in file
-    order wins; the earlier ones are rejected as `superseded`. -#}
+    order wins; the earlier ones are rejected as `superseded`. #}
 with
 
 source as (
-    {{ storemon.select_input('timezones_path', 'timezones', [
+    {{ select_input('timezones_path', 'timezones', [
         ['store_id'], ['timezone_str'],
     ]) }}
 ),

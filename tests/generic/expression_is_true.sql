@@ -1,4 +1,4 @@
-{#- Fails on each row of the model for which `expression` is not true. -#}
+{# Fails on each row of the model for which `expression` is not true. #}
 {% test expression_is_true(model, expression) %}
 
 select * from {{ model }}

@@ -1,5 +1,5 @@
-{#- Fails on each pair of intervals [from_column, to_column) of one partition that overlap, and
-    on each interval that is empty or reversed. -#}
+{# Fails on each pair of intervals [from_column, to_column) of one partition that overlap, and
+    on each interval that is empty or reversed. #}
 {% test no_overlapping_intervals(model, partition_by, from_column, to_column) %}
 
 with

@@ -1,5 +1,5 @@
-{#- SPEC §7: for every input, rows read = rows accepted + rows rejected. Rows read are counted
-    straight from the input, not from the staging models. -#}
+{# SPEC §7: for every input, rows read = rows accepted + rows rejected. Rows read are counted
+    straight from the input, not from the staging models. #}
 {%- set inputs = [
     ('store_status', 'status_path', 'stg_store_status', [['store_id'], ['status'], ['timestamp_utc']]),
     ('menu_hours', 'hours_path', 'stg_menu_hours',
@@ -12,11 +12,15 @@ with
 {{ input_name }}_counts as (
     select
         '{{ input_name }}' as input_name,
-        (select count(*) from ({{ storemon.select_input(path_var, input_name, columns) }}))
+        (select count(*) from ({{ select_input(path_var, input_name, columns) }}))
             as rows_read,
-        (select count(*) from {{ ref(staging_model) }} where rejection_reason is null)
+        (
+            select count(*) from {{ ref(staging_model) }}
+            where rejection_reason is null)
             as rows_accepted,
-        (select count(*) from {{ ref('rejected_rows') }} where input_name = '{{ input_name }}')
+        (
+            select count(*) from {{ ref('rejected_rows') }}
+            where input_name = '{{ input_name }}')
             as rows_rejected
 ),
 

@@ -1,5 +1,5 @@
-{#- SPEC §6: for every store with a poll that counts, uptime + downtime in each window equals the
-    time the store is open in that window, computed here from the open intervals alone. -#}
+{# SPEC §6: for every store with a poll that counts, uptime + downtime in each window equals the
+    time the store is open in that window, computed here from the open intervals alone. #}
 with
 
 store_uptime_report as (
@@ -22,11 +22,11 @@ open_time as (
             ('last_day', 'last_day_start_at', 3600e6),
             ('last_week', 'last_week_start_at', 3600e6),
         ] %}
-        sum({{ storemon.overlap_microseconds(
+    sum({{ overlap_microseconds(
             ['int_open_intervals_merged.opens_at', 'int_report_clock.' ~ start_column],
             ['int_open_intervals_merged.closes_at', 'int_report_clock.report_at'],
         ) }}) / {{ unit }} as open_{{ window }}{{ "," if not loop.last }}
-        {%- endfor %}
+    {%- endfor %}
     from int_open_intervals_merged
     cross join int_report_clock
     group by int_open_intervals_merged.store_id
@@ -50,6 +50,7 @@ final as (
 )
 
 select * from final
-where abs(measured_last_hour - open_last_hour) > 1e-6
+where
+    abs(measured_last_hour - open_last_hour) > 1e-6
     or abs(measured_last_day - open_last_day) > 1e-6
     or abs(measured_last_week - open_last_week) > 1e-6
