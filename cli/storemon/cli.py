@@ -65,7 +65,9 @@ def cli() -> None:
     show_default=True,
     help="Report CSV to write; - for standard output.",
 )
-@click.option("--strict", is_flag=True, help="Fail (and write no CSV) if any input row is rejected.")
+@click.option(
+    "--strict", is_flag=True, help="Fail (and write no CSV) if any input row is rejected."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Print each dbt model as it is built.")
 def export_command(
     data_dir: Path | None,

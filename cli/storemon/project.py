@@ -17,7 +17,9 @@ def project_dir() -> Path:
     for candidate in (PACKAGE_DIR / "dbt_project", PACKAGE_DIR.parent.parent):
         if (candidate / "dbt_project.yml").is_file():
             return candidate
-    raise RuntimeError(f"storemon's dbt project is missing beside {PACKAGE_DIR}; reinstall storemon")
+    raise RuntimeError(
+        f"storemon's dbt project is missing beside {PACKAGE_DIR}; reinstall storemon"
+    )
 
 
 def state_dir(db_path: Path) -> Path:

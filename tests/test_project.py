@@ -1,0 +1,62 @@
+"""The project as a whole: dbt's own tests on the sample data, the linters, the packaging."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storemon.project import project_dir
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    return str(BIN / name) if (BIN / name).exists() else shutil.which(name) or name
+
+
+def test_dbt_build_on_the_sample_data_passes_every_model_and_test(tmp_path: Path) -> None:
+    """`dbt build` as an analyst runs it: seeds, models, data tests and unit tests."""
+    env = {**os.environ, "STOREMON_DB": str(tmp_path / "analyst.duckdb")}
+    result = subprocess.run(
+        [
+            tool("dbt"), "build",
+            "--project-dir", str(REPO), "--profiles-dir", str(REPO),
+            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+        ],
+        env=env, capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "ERROR=0" in result.stdout and "unit_test" in result.stdout
+
+
+def test_sql_is_lint_clean() -> None:
+    result = subprocess.run(
+        [tool("sqlfluff"), "lint", "models", "tests/generic", "tests/singular"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_python_is_lint_clean() -> None:
+    for command in (["check", "."], ["format", "--check", "."]):
+        result = subprocess.run([tool("ruff"), *command], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_installed_package_finds_a_complete_dbt_project() -> None:
+    project = project_dir()
+    for part in ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests/generic"):
+        assert (project / part).exists(), part
+    assert (project / "models" / "marts" / "store_uptime_report.sql").is_file()
+
+
+@pytest.mark.skipif(not (REPO / ".git").exists(), reason="needs the checkout")
+def test_gitignore_keeps_databases_and_dbt_state_out() -> None:
+    ignored = (REPO / ".gitignore").read_text().split()
+    assert {"*.duckdb", "target/", "logs/"} <= set(ignored)
