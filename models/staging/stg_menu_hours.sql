@@ -25,6 +25,18 @@ cleaned as (
     from source
 ),
 
+validated as (
+    select
+        *,
+        case
+            when store_id is null then 'empty store_id'
+            when day_of_week is null then 'day not in 0-6'
+            when start_time_local is null then 'unparseable start_time_local'
+            when end_time_local is null then 'unparseable end_time_local'
+        end as rejection_reason
+    from cleaned
+),
+
 final as (
     select
         source_file,
@@ -33,17 +45,14 @@ final as (
         day_of_week,
         start_time_local,
         end_time_local,
-        raw_store_id,
-        raw_day,
-        raw_start_time_local,
-        raw_end_time_local,
-        case
-            when store_id is null then 'empty store_id'
-            when day_of_week is null then 'day not in 0-6'
-            when start_time_local is null then 'unparseable start_time_local'
-            when end_time_local is null then 'unparseable end_time_local'
-        end as rejection_reason
-    from cleaned
+        rejection_reason,
+        case when rejection_reason is not null then to_json({
+            'store_id': raw_store_id,
+            'day': raw_day,
+            'start_time_local': raw_start_time_local,
+            'end_time_local': raw_end_time_local
+        })::varchar end as raw_values
+    from validated
 )
 
 select * from final

@@ -50,19 +50,27 @@ ranked as (
     from validated
 ),
 
+with_reason as (
+    select
+        *,
+        case
+            when invalid_reason is not null then invalid_reason
+            when validity_rank_from_last > 1 then 'superseded'
+        end as rejection_reason
+    from ranked
+),
+
 final as (
     select
         source_file,
         source_row_number,
         store_id,
         timezone_name,
-        raw_store_id,
-        raw_timezone_str,
-        case
-            when invalid_reason is not null then invalid_reason
-            when validity_rank_from_last > 1 then 'superseded'
-        end as rejection_reason
-    from ranked
+        rejection_reason,
+        case when rejection_reason is not null then to_json({
+            'store_id': raw_store_id, 'timezone_str': raw_timezone_str
+        })::varchar end as raw_values
+    from with_reason
 )
 
 select * from final
