@@ -102,6 +102,9 @@ def export(
     try:
         run_dbt(command, db_path, dbt_vars, on_node=show)
     except DbtFailure as failure:
+        # Another process may have taken the file between the check above and dbt's connect.
+        if "could not set lock" in str(failure).lower():
+            raise ExportError(_in_use_message(db_path)) from None
         raise ExportError(str(failure)) from None
 
     with duckdb.connect(str(db_path), read_only=True) as connection:
@@ -120,13 +123,15 @@ def _check_database_free(db_path: Path) -> None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         duckdb.connect(str(db_path)).close()
     except duckdb.IOException as error:
-        if "lock" in str(error).lower():
-            raise ExportError(
-                f"database {db_path} is in use by another process; try again when it is done"
-            ) from None
+        if "could not set lock" in str(error).lower():
+            raise ExportError(_in_use_message(db_path)) from None
         raise ExportError(f"cannot open database {db_path}: {str(error).splitlines()[0]}") from None
     except OSError as error:
         raise ExportError(f"cannot open database {db_path}: {error.strerror}") from None
+
+
+def _in_use_message(db_path: Path) -> str:
+    return f"database {db_path} is in use by another process; try again when it is done"
 
 
 def _report_query() -> str:
