@@ -1,0 +1,572 @@
+"""`storemon generate`: synthetic input data shaped like Loop's real store-monitoring files.
+
+Everything is computed inside DuckDB from a hash of (seed, store, poll slot, purpose), never from
+a stateful random generator, so the output is byte-identical for a seed whatever the thread count,
+and Loop scale (14,092 stores, ~1.8 M polls) takes seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import duckdb
+
+DEFAULT_START = datetime(2023, 1, 18, 0, 0, 0)
+# Loop's v1 data: 14,092 stores polled over 7.75 days (2023-01-18 .. 2023-01-25 18:13 UTC).
+LOOP_STORES = 14_092
+LOOP_DAYS = 7.75
+
+# Share of stores with no business-hours row (open 24/7) and with no timezone row, as in v1:
+# 11,116 of 14,092 stores have hours and ~13,560 have a zone.
+NO_HOURS_SHARE = 0.21
+NO_ZONE_SHARE = 0.04
+
+# Zones weighted like v1's timezones.csv (New York ~60 %, Los Angeles ~24 %, Chicago ~11 % ...).
+US_ZONES: list[tuple[str, int]] = [
+    ("America/New_York", 58),
+    ("America/Los_Angeles", 23),
+    ("America/Chicago", 11),
+    ("America/Phoenix", 3),
+    ("America/Denver", 2),
+    ("America/Detroit", 1),
+    ("America/Indiana/Indianapolis", 1),
+    ("America/Boise", 1),
+]
+
+# Minutes after midnight; repetition encodes weight. 1440 is written as 23:59:59 (v1's
+# "end of day"), 1439 as 23:59:00 - both are common ends in the real files.
+_OPENS = [360] * 8 + [420] * 5 + [480] * 4 + [540] * 2 + [600] * 8 + [630] * 3 + [660] * 20
+_OPENS += [690] * 2 + [720] * 3 + [960, 1020]
+_CLOSES = [1200] * 4 + [1230] * 3 + [1260] * 6 + [1290] * 3 + [1320] * 6 + [1350] * 2
+_CLOSES += [1380] * 5 + [1410] * 2 + [1439] * 6 + [1440] * 6
+_LUNCH_OPENS = [600, 630, 660, 660, 690]
+_LUNCH_CLOSES = [840, 870, 900]
+_DINNER_OPENS = [990, 1020, 1020, 1050]
+_DINNER_CLOSES = [1260, 1290, 1320, 1380, 1439]
+_LATE_OPENS = [600, 660, 660, 960, 1020, 1080]
+_AFTER_MIDNIGHT = [60, 60, 120, 120, 180]
+
+# Polls: one slot per hour, each slot kept with a per-store probability (0.545 .. 0.845, mean
+# 0.695 -> ~129 polls per store over 7.75 days like v1), placed at a random offset in the first
+# 45 minutes of its hour, so consecutive polls are 15 min to a few hours apart.
+_SLOT_US = 3_600_000_000
+_OFFSET_US = 2_700_000_000
+
+# Inactive episodes start at a slot with a per-store probability (out of 4096) and last 1-5
+# slots. Mixture: most stores rarely go down, a few are flaky.
+_FLAKE_CLASSES = [(0.60, 16), (0.88, 82), (0.98, 246), (1.00, 512)]
+
+# An odd multiplier coprime to 9e18 makes store index -> 19-digit id a bijection (no collisions).
+_ID_MULT = 7046029254386353133
+_ID_SPAN = 9_000_000_000_000_000_000
+_ID_BASE = 1_000_000_000_000_000_000
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What `generate_dataset` wrote."""
+
+    stores: int
+    status_rows: int
+    hours_rows: int
+    timezone_rows: int
+    files: tuple[Path, Path, Path]
+    seconds: float
+
+
+def _sql_list(values: list[int]) -> str:
+    return "[" + ", ".join(str(v) for v in values) + "]"
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _to_epoch_us(ts: datetime) -> int:
+    # Naive timestamps are UTC; aware ones are converted.
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _read_csv(path: Path) -> str:
+    # all_varchar: copy the real values as written (no type sniffing of ids or times).
+    return f"read_csv({_sql_str(str(path))}, header = true, all_varchar = true)"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, path: Path, param: str) -> dict[str, str]:
+    """Map of trimmed, lower-cased header names -> the file's own names."""
+    try:
+        rel = con.sql(f"SELECT * FROM {_read_csv(path)} LIMIT 0")
+    except duckdb.Error as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint=param) from exc
+    names: dict[str, str] = {}
+    for name in rel.columns:
+        names.setdefault(name.strip().lstrip("\ufeff").strip().lower(), name)
+    return names
+
+
+def _need(names: dict[str, str], col: str, path: Path, param: str) -> str:
+    if col not in names:
+        raise click.BadParameter(f"{path} has no column {col!r}", param_hint=param)
+    return '"' + names[col].replace('"', '""') + '"'
+
+
+def _load_sources(
+    con: duckdb.DuckDBPyConnection, hours_from: Path | None, timezones_from: Path | None
+) -> None:
+    """Load the real files into src_hours / src_tz, keeping file order in `rid`."""
+    con.execute(
+        "CREATE TABLE src_hours (rid BIGINT, store_id VARCHAR, day VARCHAR, s VARCHAR, e VARCHAR)"
+    )
+    con.execute("CREATE TABLE src_tz (rid BIGINT, store_id VARCHAR, tz VARCHAR)")
+    if hours_from is not None:
+        p = "--hours-from"
+        names = _columns(con, hours_from, p)
+        sid = _need(names, "store_id", hours_from, p)
+        # SPEC: `day` wins over `dayOfWeek` when both exist; the output always says `day`.
+        day = names.get("day") or names.get("dayofweek")
+        if day is None:
+            raise click.BadParameter(
+                f"{hours_from} has no column 'day' (or 'dayOfWeek')", param_hint=p
+            )
+        day_q = '"' + day.replace('"', '""') + '"'
+        s = _need(names, "start_time_local", hours_from, p)
+        e = _need(names, "end_time_local", hours_from, p)
+        src = _read_csv(hours_from)
+        try:
+            # A plain scan keeps file order, so row_number() OVER () is the line number.
+            con.execute(
+                f"INSERT INTO src_hours SELECT row_number() OVER (), trim({sid}), "
+                f"trim({day_q}), trim({s}), trim({e}) FROM {src}"
+            )
+        except duckdb.Error as exc:
+            raise click.BadParameter(f"cannot read {hours_from}: {exc}", param_hint=p) from exc
+    if timezones_from is not None:
+        p = "--timezones-from"
+        names = _columns(con, timezones_from, p)
+        sid = _need(names, "store_id", timezones_from, p)
+        tz = _need(names, "timezone_str", timezones_from, p)
+        src = _read_csv(timezones_from)
+        try:
+            con.execute(
+                f"INSERT INTO src_tz SELECT row_number() OVER (), trim({sid}), trim({tz}) "
+                f"FROM {src}"
+            )
+        except duckdb.Error as exc:
+            raise click.BadParameter(f"cannot read {timezones_from}: {exc}", param_hint=p) from exc
+
+
+def _define_macros(con: duckdb.DuckDBPyConnection, seed: int) -> None:
+    # mix(): chain a value into a hash. DuckDB's variadic hash(a, b, c) only XORs the parts'
+    # hashes, so hash(s, i, 'x') and hash(s, i, 'y') differ by a constant and are strongly
+    # correlated; re-hashing after each XOR makes every draw independent.
+    con.execute("CREATE MACRO mix(acc, x) AS hash(xor(acc, hash(x)))")
+    con.execute(f"CREATE MACRO seeded(x) AS mix(hash({seed}::UBIGINT), x)")
+    # u(): a uniform double in [0, 1) from 53 bits of a seeded hash - stateless, thread-safe.
+    con.execute(
+        "CREATE MACRO u(i, tag) AS (mix(seeded(i), tag) >> 11)::DOUBLE / 9007199254740992.0"
+    )
+    con.execute("CREATE MACRO pick(xs, r) AS xs[1 + floor(r * len(xs))::BIGINT]")
+    con.execute(
+        "CREATE MACRO hhmmss(m) AS CASE WHEN m = 1440 THEN '23:59:59' ELSE "
+        "lpad((m // 60)::VARCHAR, 2, '0') || ':' || lpad((m % 60)::VARCHAR, 2, '0') || ':00' END"
+    )
+    # The real format: fraction with trailing zeros trimmed, none for whole seconds - which is
+    # exactly DuckDB's TIMESTAMP -> VARCHAR cast (and ~8x faster than strftime).
+    con.execute("CREATE MACRO fmt_ts(us) AS make_timestamp(us)::VARCHAR || ' UTC'")
+
+
+def _build_stores(con: duckdb.DuckDBPyConnection, n: int) -> None:
+    """stores(idx, store_id, from_hours, from_tz, synthetic): real stores first, then made-up."""
+    con.execute(
+        """
+        CREATE TABLE universe AS
+        SELECT store_id, min(ord) AS ord, bool_or(src = 'h') AS from_hours,
+               bool_or(src = 't') AS from_tz
+        FROM (SELECT store_id, rid AS ord, 'h' AS src FROM src_hours
+              UNION ALL
+              SELECT store_id, rid + 1000000000000, 't' FROM src_tz)
+        WHERE store_id <> ''
+        GROUP BY store_id
+        """
+    )
+    # More real stores than asked for: a seeded sample, kept in first-appearance order.
+    con.execute(
+        f"""
+        CREATE TABLE picked AS
+        SELECT * FROM universe
+        ORDER BY mix(seeded(store_id), 'pick'), store_id
+        LIMIT {n}
+        """
+    )
+    picked = con.execute("SELECT count(*) FROM picked").fetchone()[0]  # type: ignore[index]
+    missing = n - picked
+    # Over-provision by the real store count so that dropping id collisions still leaves enough.
+    con.execute(
+        f"""
+        CREATE TABLE synthetic AS
+        SELECT k, id AS store_id FROM (
+            SELECT k, (({_ID_BASE}::HUGEINT
+                       + ((k::HUGEINT * {_ID_MULT} + seeded('ids') % {_ID_SPAN})
+                          % {_ID_SPAN}))::VARCHAR) AS id
+            FROM range({missing + picked if missing > 0 else 0}) t(k)
+        )
+        WHERE id NOT IN (SELECT store_id FROM picked)
+        ORDER BY k
+        LIMIT {max(missing, 0)}
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE stores AS
+        SELECT (row_number() OVER (ORDER BY grp, ord) - 1)::BIGINT AS idx, store_id,
+               from_hours, from_tz, grp = 1 AS synthetic
+        FROM (SELECT 0 AS grp, ord, store_id, from_hours, from_tz FROM picked
+              UNION ALL
+              SELECT 1, k, store_id, false, false FROM synthetic)
+        ORDER BY idx
+        """
+    )
+
+
+def _hours_query(has_source: bool) -> str:
+    """menu_hours rows: the real file's rows for real stores, made-up ones for the rest."""
+    synthetic = f"""
+        WITH p AS (
+            SELECT idx, store_id, u(idx, 'h_pat') AS up,
+                   pick({_sql_list(_OPENS)}, u(idx, 'h_open')) AS o,
+                   pick({_sql_list(_CLOSES)}, u(idx, 'h_close')) AS c,
+                   u(idx, 'h_weekend') < 0.3 AS late_weekend,
+                   CASE WHEN u(idx, 'h_eod') < 0.5 THEN 1440 ELSE 1439 END AS eod,
+                   pick({_sql_list(_LUNCH_OPENS)}, u(idx, 'h_lo')) AS lo,
+                   pick({_sql_list(_LUNCH_CLOSES)}, u(idx, 'h_lc')) AS lc,
+                   pick({_sql_list(_DINNER_OPENS)}, u(idx, 'h_do')) AS dopen,
+                   pick({_sql_list(_DINNER_CLOSES)}, u(idx, 'h_dc')) AS dc,
+                   pick({_sql_list(_LATE_OPENS)}, u(idx, 'h_no')) AS no,
+                   pick({_sql_list(_AFTER_MIDNIGHT)}, u(idx, 'h_nc')) AS nc,
+                   u(idx, 'h_closed') AS ucd,
+                   floor(u(idx, 'h_closed_day') * 7)::BIGINT AS cd
+            FROM stores
+            WHERE {"synthetic" if has_source else "true"} AND u(idx, 'h_none') >= {NO_HOURS_SHARE}
+        ),
+        d AS (
+            SELECT p.*, r.range AS day FROM p CROSS JOIN range(7) r
+        ),
+        open_days AS (
+            -- Most stores open daily; some close one day, a few two, a few open 3-5 days.
+            SELECT * FROM d
+            WHERE NOT (
+                (ucd >= 0.80 AND ucd < 0.92 AND day = cd)
+                OR (ucd >= 0.92 AND ucd < 0.97 AND (day = cd OR day = (cd + 1) % 7))
+                OR (ucd >= 0.97 AND u(idx * 7 + day, 'h_dayoff') < 0.4)
+            )
+        ),
+        rows AS (
+            SELECT idx, store_id, unnest(CASE
+                WHEN up < 0.16 THEN [{{'d': day, 's': 0, 'e': eod}}]
+                WHEN up < 0.83 THEN [{{'d': day, 's': o, 'e': CASE
+                    WHEN late_weekend AND day IN (4, 5) AND c <= 1320 THEN c + 60 ELSE c END}}]
+                WHEN up < 0.91 THEN [{{'d': day, 's': lo, 'e': lc}},
+                                     {{'d': day, 's': dopen, 'e': dc}}]
+                -- Overnight hours come as two rows, e.g. 18:00-23:59:59 plus next day 00:00-02:00.
+                WHEN up < 0.98 THEN [{{'d': day, 's': no, 'e': eod}},
+                                     {{'d': (day + 1) % 7, 's': 0, 'e': nc}}]
+                ELSE [{{'d': day, 's': 420, 'e': 630}}, {{'d': day, 's': 660, 'e': 900}},
+                      {{'d': day, 's': 1020, 'e': 1320}}]
+            END) AS r
+            FROM open_days
+        )
+        SELECT 1 AS grp, idx, r.d AS day_n, r.s AS s_n, 0 AS rid, store_id,
+               r.d::VARCHAR AS day, hhmmss(r.s) AS start_time_local,
+               hhmmss(r.e) AS end_time_local
+        FROM rows
+    """
+    real = """
+        SELECT 0 AS grp, 0 AS idx, 0 AS day_n, 0 AS s_n, h.rid, h.store_id, h.day,
+               h.s AS start_time_local, h.e AS end_time_local
+        FROM src_hours h JOIN stores st ON st.store_id = h.store_id AND NOT st.synthetic
+    """
+    body = f"{real} UNION ALL ({synthetic})" if has_source else synthetic
+    return f"""
+        SELECT store_id, day, start_time_local, end_time_local
+        FROM ({body})
+        ORDER BY grp, rid, idx, day_n, s_n
+    """
+
+
+def _timezones_query(has_source: bool) -> str:
+    weights = [w for _, w in US_ZONES]
+    total = sum(weights)
+    names: list[str] = []
+    for zone, w in US_ZONES:
+        names += [zone] * w
+    zones = "[" + ", ".join(_sql_str(z) for z in names) + "]"
+    synthetic = f"""
+        SELECT 1 AS grp, idx, 0 AS rid, store_id,
+               {zones}[1 + floor(u(idx, 'tz') * {total})::BIGINT] AS timezone_str
+        FROM stores
+        WHERE {"synthetic" if has_source else "true"} AND u(idx, 'tz_none') >= {NO_ZONE_SHARE}
+    """
+    real = """
+        SELECT 0 AS grp, 0 AS idx, t.rid, t.store_id, t.tz AS timezone_str
+        FROM src_tz t JOIN stores st ON st.store_id = t.store_id AND NOT st.synthetic
+    """
+    body = f"{real} UNION ALL ({synthetic})" if has_source else synthetic
+    return f"SELECT store_id, timezone_str FROM ({body}) ORDER BY grp, rid, idx"
+
+
+def _write_poll_source(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Write one row per store with its poll parameters, in small Parquet row groups.
+
+    DuckDB only guarantees row order for a single-table scan with SELECT/WHERE (no joins), and
+    an ordered COPY buffers a whole source batch: a row group of 2,048 stores (~380 k polls)
+    keeps memory flat, where an in-memory table's 122,880-row groups would hold ~23 M polls.
+    """
+    flake = " ".join(f"WHEN u(idx, 'flake') < {p} THEN {t}" for p, t in _FLAKE_CLASSES)
+    con.execute(
+        f"""
+        COPY (
+            SELECT idx, store_id,
+                   floor((0.545 + 0.3 * u(idx, 'keep')) * 65536)::BIGINT AS keep_t,
+                   CASE {flake} END AS flake_t
+            FROM stores
+            ORDER BY idx
+        ) TO {_sql_str(str(path))} (FORMAT parquet, ROW_GROUP_SIZE 2048)
+        """
+    )
+
+
+def _status_query(source: Path, start_us: int, end_us: int, slots: int) -> str:
+    cases = []
+    for k in range(5):
+        # An episode that started k slots ago, of length L = 1 + (h >> 60) % 5, covers this
+        # slot when L > k.
+        cases.append(f"((h{k} >> 48) & 4095 < flake_t AND (h{k} >> 60) % 5 >= {k})")
+    hashes = ", ".join(f"mix(store_h, j - {k}) AS h{k}" for k in range(5))
+    # No ORDER BY: scan -> unnest -> filter keeps (store, slot) order under
+    # preserve_insertion_order, so 10^8 rows need no sort to give a stable file.
+    return f"""
+        SELECT store_id,
+               CASE WHEN {" OR ".join(cases)} THEN 'inactive' ELSE 'active' END AS status,
+               fmt_ts(ts) AS timestamp_utc
+        FROM (
+            SELECT store_id, flake_t, {hashes},
+                   {start_us} + j * {_SLOT_US}
+                   + (((h0 & 4294967295) * {_OFFSET_US}) >> 32)::BIGINT AS ts,
+                   ((h0 >> 32) & 65535) < keep_t AS kept
+            FROM (
+                SELECT idx, store_id, seeded(idx) AS store_h, keep_t, flake_t,
+                       unnest(range({slots})) AS j
+                FROM read_parquet({_sql_str(str(source))})
+            )
+        )
+        WHERE kept AND ts < {end_us}
+    """
+
+
+def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path, fmt: str) -> int:
+    """COPY to a temporary name, then rename: a reader never sees a half-written file."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
+    try:
+        row = con.execute(f"COPY ({query}) TO {_sql_str(str(tmp))} ({options})").fetchone()
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return int(row[0]) if row else 0
+
+
+def generate_dataset(
+    out: Path,
+    *,
+    stores: int = LOOP_STORES,
+    days: float = LOOP_DAYS,
+    seed: int = 0,
+    start: datetime = DEFAULT_START,
+    hours_from: Path | None = None,
+    timezones_from: Path | None = None,
+    fmt: str = "csv",
+    threads: int | None = None,
+) -> GenerateResult:
+    """Write store_status, menu_hours and timezones (.csv or .parquet) into `out`."""
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"unknown format {fmt!r}")
+    t0 = time.perf_counter()
+    # Spill space and scratch files live beside the output (100x scale), not in a small /tmp.
+    tmp_dir = out / f".storemon-generate-{os.getpid()}.tmp"
+    start_us = _to_epoch_us(start)
+    end_us = start_us + round(days * 86_400_000_000)
+    slots = math.ceil(days * 24)
+    config: dict[str, str | int | bool] = {
+        "preserve_insertion_order": True,
+        "temp_directory": str(tmp_dir),
+        # An ordered parallel COPY buffers out-of-order batches up to the memory limit: a cap
+        # keeps 100x scale (~180 M polls) near 2 GB instead of growing with the output.
+        "memory_limit": "2GB",
+    }
+    if threads is not None:
+        config["threads"] = threads
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        # The progress bar would mix into the one-line summary on stderr.
+        con.execute("SET enable_progress_bar = false")
+        _define_macros(con, seed)
+        _load_sources(con, hours_from, timezones_from)
+        _build_stores(con, stores)
+        # Only now, so that a bad --hours-from / --timezones-from leaves no empty folder behind.
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        ext = "csv" if fmt == "csv" else "parquet"
+        files = (out / f"store_status.{ext}", out / f"menu_hours.{ext}", out / f"timezones.{ext}")
+        hours_rows = _copy(con, _hours_query(hours_from is not None), files[1], fmt)
+        tz_rows = _copy(con, _timezones_query(timezones_from is not None), files[2], fmt)
+        source = tmp_dir / "poll_source.parquet"
+        _write_poll_source(con, source)
+        status_query = _status_query(source, start_us, end_us, slots)
+        status_rows = _copy(con, status_query, files[0], fmt)
+    finally:
+        con.close()
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return GenerateResult(
+        stores=stores,
+        status_rows=status_rows,
+        hours_rows=hours_rows,
+        timezone_rows=tz_rows,
+        files=files,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+_START_FORMATS = [
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
+]
+
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+
+
+@click.command(
+    "generate",
+    epilog="Example:\n\n\b\n"
+    "  storemon generate --out data/loop1x --stores 14092 --days 7.75 --seed 1\n"
+    "  storemon generate --out data/real-hours --stores 14092 --days 7.75 --seed 1 \\\n"
+    "      --hours-from menu_hours.csv --timezones-from timezones.csv --format parquet",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, writable=True, path_type=Path),
+    help="Folder to write into (created if missing; the three files are replaced).",
+)
+@click.option(
+    "--stores",
+    required=True,
+    metavar="N",
+    type=click.IntRange(min=1),
+    help="Number of stores in store_status (Loop's real data: 14092).",
+)
+@click.option(
+    "--days",
+    required=True,
+    metavar="D",
+    type=click.FloatRange(min=0, min_open=True, max=3660),
+    help="Length of the polling period in days (Loop's real data: 7.75).",
+)
+@click.option(
+    "--seed",
+    required=True,
+    metavar="S",
+    type=click.IntRange(min=0, max=2**63 - 1),
+    help="Random seed; the same seed gives byte-identical files.",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(formats=_START_FORMATS),
+    metavar="TS",
+    default="2023-01-18 00:00:00",
+    show_default=True,
+    help="First instant of the polling period, e.g. 2023-01-18T00:00:00Z; UTC unless an "
+    "offset is given. Polls fall in [start, start + days).",
+)
+@click.option(
+    "--hours-from",
+    type=_EXISTING_FILE,
+    metavar="CSV",
+    help="Reuse a real menu_hours CSV (day column `day` or `dayOfWeek`): its stores and their "
+    "rows are copied; the output column is always `day`.",
+)
+@click.option(
+    "--timezones-from",
+    type=_EXISTING_FILE,
+    metavar="CSV",
+    help="Reuse a real timezones CSV: its stores and their rows are copied.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="Output format; Parquet files hold the same text columns as the CSV files.",
+)
+def generate(
+    out: Path,
+    stores: int,
+    days: float,
+    seed: int,
+    start: datetime,
+    hours_from: Path | None,
+    timezones_from: Path | None,
+    fmt: str,
+) -> None:
+    """Generate synthetic input data shaped like Loop's real store-monitoring files.
+
+    Writes store_status, menu_hours and timezones (.csv or .parquet) into DIR in the real
+    files' formats: timestamps like `2023-01-22 12:09:39.388884 UTC`, local times `HH:MM:SS`,
+    19-digit store ids. Polls are irregular and roughly hourly (about 129 per store per 7.75
+    days, 15 minutes to a few hours apart), mostly active with short inactive runs. Business
+    hours include split shifts, overnight pairs and 23:59:59 / 23:59:00 ends; about 21 % of
+    stores have no hours (open 24/7) and 4 % no timezone row. Zones are US zones. The same
+    seed gives the same files, byte for byte; a summary line goes to stderr.
+
+    With --hours-from / --timezones-from, the stores of those files come first (a seeded sample
+    when there are more than N) with their real rows; any further stores are made up.
+    """
+    if start.tzinfo is not None:
+        start = start.astimezone(UTC).replace(tzinfo=None)
+    try:
+        result = generate_dataset(
+            out,
+            stores=stores,
+            days=days,
+            seed=seed,
+            start=start,
+            hours_from=hours_from,
+            timezones_from=timezones_from,
+            fmt=fmt,
+        )
+    except OSError as exc:
+        raise click.ClickException(f"cannot write to {out}: {exc}") from exc
+    except duckdb.Error as exc:
+        raise click.ClickException(f"generation failed: {exc}") from exc
+    status, hours, zones = (f.name for f in result.files)
+    click.echo(
+        f"storemon generate: {result.stores:,} stores -> {status} {result.status_rows:,} rows, "
+        f"{hours} {result.hours_rows:,} rows, {zones} {result.timezone_rows:,} rows "
+        f"in {out} ({result.seconds:.1f} s)",
+        err=True,
+    )
