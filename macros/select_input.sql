@@ -1,9 +1,9 @@
-{#- The rows of one input as text, whatever their source: the bundled seed when the path var is
-    empty, else the user's CSV or Parquet file. Columns are found by (trimmed) header name, so
+{#- The rows of one input as text, whatever their source: the bundled seed when the path setting
+    (see `setting`) is empty, else the user's CSV or Parquet file. Columns are found by (trimmed) header name, so
     their order does not matter; each output column takes the first header name of its list
     that the file has. Adds `source_file` and `source_row_number` (1 = first data row). -#}
-{% macro select_input(path_var, seed_name, columns) -%}
-    {%- set path = var(path_var) | trim -%}
+{% macro select_input(path_setting, seed_name, columns) -%}
+    {%- set path = setting(path_setting) | trim -%}
     {%- if not path -%}
         select
             '{{ seed_name }}.csv' as source_file,
@@ -23,7 +23,9 @@
             {%- if is_parquet %}
             file_row_number + 1 as source_row_number,
             {%- else %}
-            row_number() over () as source_row_number,
+            {#- `with ordinality` numbers rows in file order and, unlike `row_number() over ()`,
+                keeps the CSV scan parallel. #}
+            ordinality as source_row_number,
             {%- endif %}
             {%- for names in columns %}
             {%- set found = find_column(header, names, path) %}
@@ -50,7 +52,7 @@
                 'column{{ loop.index0 }}': 'VARCHAR'{{ "," if not loop.last }}
                 {%- endfor %}
             }
-        )
+        ) with ordinality
         {%- endif %}
     {%- endif %}
 {%- endmacro %}

@@ -4,11 +4,13 @@
     its successor (an exact midpoint goes to the later poll). `previous`: a poll owns the time
     until the next poll. Either way the first poll reaches back and the last poll forward
     without limit, so a store with any poll that counts has intervals covering the whole week. #}
-{%- set interpolation = var('interpolation') %}
+{%- set interpolation = setting('interpolation', 'nearest') %}
 {%- if interpolation not in ['nearest', 'previous'] %}
     {{ exceptions.raise_compiler_error(
-        "var interpolation must be nearest or previous, got '" ~ interpolation ~ "'") }}
+        "interpolation must be nearest or previous, got '" ~ interpolation ~ "'") }}
 {%- endif %}
+{# A table: the one pass over every poll that the report needs, read by two models. #}
+{{ config(materialized='table') }}
 with
 
 int_polls_deduplicated as (

@@ -1,5 +1,8 @@
 {# The store universe (every store_id in a valid row of any input, SPEC §6) with the zone its
     local times are read in and whether it has business hours at all. #}
+{% set default_timezone = setting('default_timezone', 'America/Chicago') | replace("'", "''") %}
+{# A table: small, and read by several models that would otherwise each rescan the polls. #}
+{{ config(materialized='table') }}
 with
 
 stg_store_status as (
@@ -35,7 +38,7 @@ stores_with_hours as (
 final as (
     select
         store_ids.store_id,
-        coalesce(stg_timezones.timezone_name, '{{ var("default_timezone") }}') as timezone_name,
+        coalesce(stg_timezones.timezone_name, '{{ default_timezone }}') as timezone_name,
         stg_timezones.store_id is null as uses_default_timezone,
         stores_with_hours.store_id is not null as has_business_hours
     from store_ids
