@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +42,15 @@ class NodeResult:
 def run_dbt(
     command: list[str],
     db_path: Path,
-    dbt_vars: dict[str, str],
+    state: Path,
+    settings: dict[str, str],
     on_node: Callable[[NodeResult], None] | None = None,
 ) -> list[NodeResult]:
-    """Run `dbt <command>` in-process against `db_path`; raise DbtFailure with the first error.
+    """Run `dbt <command>` in-process against `db_path`, with dbt's target/ and logs/ in
+    `state`; raise DbtFailure with the first error.
 
+    `settings` reach the models as STOREMON_<NAME> environment variables (see the `setting`
+    macro): unlike --vars, changing them does not force dbt to re-parse the whole project.
     dbt's own log lines are silenced (results go through `on_node`); its full debug log is in
     the state folder's logs/dbt.log. The DuckDB file is released before returning.
     """
@@ -54,23 +58,23 @@ def run_dbt(
     from dbt.cli.main import dbtRunner
 
     project = project_dir()
-    state = state_dir(db_path)
-    os.environ["STOREMON_DB"] = str(db_path)
     args = [
         *command,
         "--project-dir", str(project),
         "--profiles-dir", str(project),
         "--target-path", str(state / "target"),
         "--log-path", str(state / "logs"),
-        "--vars", json.dumps(dbt_vars),
         "--log-level", "none",
         "--log-level-file", "debug",
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
         "--no-version-check",
     ]  # fmt: skip
+    environment = {f"STOREMON_{name.upper()}": value for name, value in settings.items()}
+    environment["STOREMON_DB"] = str(db_path)
     try:
-        outcome = dbtRunner().invoke(args)
+        with _environment(environment):
+            outcome = dbtRunner().invoke(args)
     finally:
         _release_database(DuckDBConnectionManager)
 
@@ -90,6 +94,22 @@ def run_dbt(
     if not outcome.success:
         raise DbtFailure("dbt failed; see " + str(state / "logs" / "dbt.log"))
     return results
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block, then restore them, so that one
+    in-process run cannot leak its settings into the next."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _release_database(connection_manager: type) -> None:
