@@ -1,6 +1,4 @@
-{# One row per poll row read, valid or not; `rejection_reason` says why a row cannot be used.
-   A table: the polls file is the big input, and parsing it once serves every model. #}
-{{ config(materialized='table') }}
+{# One row per poll row read, valid or not; `rejection_reason` says why a row cannot be used. #}
 with
 
 source as (
