@@ -70,7 +70,8 @@ always_open as (
         int_report_clock.report_at as closes_at
     from int_stores
     cross join int_report_clock
-    where not int_stores.has_business_hours
+    {# No clock (no poll at all and no report_time): no week, so no interval. #}
+    where not int_stores.has_business_hours and int_report_clock.report_at is not null
 ),
 
 final as (
