@@ -76,9 +76,11 @@
     {%- if lines | length == 0 or not lines[0] -%}
         {{ exceptions.raise_compiler_error("input file " ~ path ~ " is empty: it needs a header row") }}
     {%- endif -%}
+    {#- CSV fields: "quoted" (commas and doubled quotes inside) or bare. -#}
     {%- set names = [] -%}
-    {%- for name in lines[0].replace('\ufeff', '').split(',') -%}
-        {%- do names.append(name | trim | replace('"', '') | trim) -%}
+    {%- for quoted, bare in modules.re.findall(
+        '(?:^|,)\\s*(?:"((?:[^"]|"")*)"|([^,]*))', lines[0].replace('\ufeff', '')) -%}
+        {%- do names.append((quoted | replace('""', '"') if quoted else bare) | trim) -%}
     {%- endfor -%}
     {{ return(names) }}
 {%- endmacro %}

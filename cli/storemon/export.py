@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +28,14 @@ INPUT_FILE_NAMES = {
     "status": ["store_status"],
     "hours": ["menu_hours", "business_hours"],
     "timezones": ["timezones"],
+}
+
+
+# The staging model that reads each input, and the setting that names its file.
+STAGING_INPUTS = {
+    "stg_store_status": "status_path",
+    "stg_menu_hours": "hours_path",
+    "stg_timezones": "timezones_path",
 }
 
 
@@ -92,23 +100,41 @@ def export(
     except OSError as error:
         raise ExportError(f"cannot create {state}: {error.strerror}") from None
     building = state / "building.duckdb"
+    csv_file = None if out == "-" else _temporary_report_path(out)
     with _exclusive_lock(state / "export.lock", db_path):
         _check_database_free(db_path)
-        csv_file = None
         try:
-            _remove_database(building)  # left by a killed run
+            _remove_leftovers(building, csv_file)  # of a killed run
             _build(inputs, building, state, as_of, interpolation, verbose)
-            csv_file = _check_and_write_report(building, out, strict)
+            _check_and_write_report(building, csv_file, out, strict)
+            # The CSV goes first: its folder is the user's choice, so it is the likelier to fail.
+            if csv_file is not None:
+                _move(csv_file, Path(out))
             _replace_database(building, db_path)
-            if csv_file is not None:
-                os.replace(csv_file, out)
-        except OSError as error:
-            raise ExportError(f"cannot write {error.filename}: {error.strerror}") from None
         finally:
-            _remove_database(building)
-            if csv_file is not None:
-                csv_file.unlink(missing_ok=True)
+            _remove_leftovers(building, csv_file)
     eprint(f"wrote {db_path.name}" + ("" if out == "-" else f" and {out}"))
+
+
+def _temporary_report_path(out: str) -> Path:
+    """Where the CSV is written before it is renamed over `out`: beside it, so the rename is
+    atomic, and under a fixed name, so that a killed run's leftover is cleared by the next.
+    Checked before any work, so a bad --out fails fast."""
+    target = Path(out).resolve()
+    if target.is_dir():
+        raise ExportError(f"cannot write {out}: it is a directory")
+    if not target.parent.is_dir():
+        raise ExportError(f"cannot write {out}: no folder {target.parent}")
+    if not os.access(target.parent, os.W_OK):
+        raise ExportError(f"cannot write {out}: folder {target.parent} is not writable")
+    return target.with_name(f".{target.name}.storemon-tmp")
+
+
+def _move(source: Path, target: Path) -> None:
+    try:
+        os.replace(source, target)
+    except OSError as error:
+        raise ExportError(f"cannot write {target}: {error.strerror}") from None
 
 
 def _build(
@@ -141,12 +167,16 @@ def _build(
     try:
         run_dbt(command, building, state, settings, on_node=show)
     except DbtFailure as failure:
+        # DuckDB's read errors quote the offending line first: lead with the file instead.
+        path = settings.get(STAGING_INPUTS.get(failure.node, ""), "")
+        if path and path not in failure.message:
+            raise ExportError(f"cannot read {path}: {failure.message}") from None
         raise ExportError(str(failure)) from None
 
 
-def _check_and_write_report(building: Path, out: str, strict: bool) -> Path | None:
-    """Count rejected rows (stopping here under --strict) and write the CSV: to stdout, or to a
-    temporary file beside `out` that the caller renames into place."""
+def _check_and_write_report(building: Path, csv_file: Path | None, out: str, strict: bool) -> None:
+    """Count rejected rows (stopping here under --strict) and write the CSV to `csv_file`, or
+    to stdout when it is None."""
     with duckdb.connect(str(building)) as connection:
         reasons = connection.execute(
             "select rejection_reason, count(*) from rejected_rows group by 1 order by 2 desc"
@@ -157,10 +187,9 @@ def _check_and_write_report(building: Path, out: str, strict: bool) -> Path | No
         if strict and rejected:
             summary = ", ".join(f"{count} {reason}" for reason, count in reasons)
             raise ExportError(f"--strict: {rejected} rows rejected ({summary}); nothing written")
-        csv_file = _write_report(connection, out)
+        _write_report(connection, csv_file, out)
         # Fold the write-ahead log into the file so that it moves into place whole.
         connection.execute("checkpoint")
-    return csv_file
 
 
 @contextmanager
@@ -187,9 +216,10 @@ def _check_database_free(db_path: Path) -> None:
         raise ExportError(f"cannot open database {db_path}: {str(error).splitlines()[0]}") from None
 
 
-def _remove_database(path: Path) -> None:
-    for leftover in (path, path.with_name(path.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+def _remove_leftovers(building: Path, csv_file: Path | None) -> None:
+    for leftover in (building, building.with_name(building.name + ".wal"), csv_file):
+        if leftover is not None:
+            leftover.unlink(missing_ok=True)
 
 
 def _replace_database(building: Path, db_path: Path) -> None:
@@ -211,27 +241,14 @@ def _report_query() -> str:
     return f"select {columns} from store_uptime_report order by store_id"
 
 
-def _write_report(connection: duckdb.DuckDBPyConnection, out: str) -> Path | None:
-    """Write the CSV to stdout, or to a temporary file beside `out` (returned), so that a failure
-    or a kill never leaves a half-written report in place."""
-    if out == "-":
-        rows = connection.execute(_report_query()).fetchall()
-        sys.stdout.write(",".join(REPORT_COLUMNS) + "\n")
-        for row in rows:
-            sys.stdout.write(",".join("" if value is None else str(value) for value in row) + "\n")
-        return None
-    target = Path(out).resolve()
+def _write_report(connection: duckdb.DuckDBPyConnection, csv_file: Path | None, out: str) -> None:
+    if csv_file is None:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(REPORT_COLUMNS)
+        writer.writerows(connection.execute(_report_query()).fetchall())
+        return
+    escaped = str(csv_file).replace("'", "''")
     try:
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-        )
-        os.close(handle)
-    except OSError as error:
-        raise ExportError(f"cannot write {out}: {error.strerror}") from None
-    try:
-        escaped = temporary.replace("'", "''")
         connection.execute(f"copy ({_report_query()}) to '{escaped}' (header, delimiter ',')")
     except duckdb.Error as error:
-        os.unlink(temporary)
         raise ExportError(f"cannot write {out}: {str(error).splitlines()[0]}") from None
-    return Path(temporary)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +31,12 @@ def state_dir(db_path: Path) -> Path:
 
 
 class DbtFailure(Exception):
-    """A dbt invocation failed; the message is one line meant for the user."""
+    """A dbt invocation failed, in `node` if one node failed; `message` is one line for users."""
+
+    def __init__(self, message: str, node: str = "") -> None:
+        super().__init__(f"{node}: {message}" if node else message)
+        self.message = message
+        self.node = node
 
 
 @dataclass
@@ -71,6 +78,8 @@ def run_dbt(
         "--no-version-check",
     ]  # fmt: skip
     environment = {f"STOREMON_{name.upper()}": value for name, value in settings.items()}
+    # A full disk must not turn dbt's log handler into pages of tracebacks on stderr.
+    logging.raiseExceptions = False
     environment["STOREMON_DB"] = str(db_path)
     try:
         with _environment(environment):
@@ -78,8 +87,11 @@ def run_dbt(
     finally:
         _release_database(DuckDBConnectionManager)
 
-    if outcome.exception is not None:
-        raise DbtFailure(_one_line(str(outcome.exception)))
+    error = outcome.exception
+    if isinstance(error, OSError):  # e.g. a full disk while dbt writes its state
+        raise DbtFailure(f"cannot write {error.filename or state}: {error.strerror}")
+    if error is not None:
+        raise DbtFailure(_one_line(str(error)))
     results = [
         NodeResult(r.node.name, str(r.status), float(r.execution_time or 0.0))
         for r in (outcome.result or [])
@@ -90,7 +102,7 @@ def run_dbt(
     failures = [r for r in (outcome.result or []) if str(r.status) in ("error", "fail")]
     if failures:
         first = failures[0]
-        raise DbtFailure(f"{first.node.name}: {_one_line(first.message or '')}")
+        raise DbtFailure(_one_line(first.message or ""), node=first.node.name)
     if not outcome.success:
         raise DbtFailure("dbt failed; see " + str(state / "logs" / "dbt.log"))
     return results
@@ -126,12 +138,23 @@ def _one_line(message: str) -> str:
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     # "Compilation Error in model x (models/x.sql)" and similar headers name dbt's internals.
     lines = [line for line in lines if " Error in " not in line or len(lines) == 1]
-    # DuckDB appends the failing SQL ("LINE 3: ...") and a caret line: not for users.
-    lines = [line for line in lines if not line.startswith(("LINE ", "^"))]
+    # DuckDB appends the failing SQL ("LINE 3: ...") and a caret line, quotes a bad CSV line
+    # (which may be binary), suggests read_csv options users cannot set
+    # and lists its reader's settings ("quote = (empty) (Set By User)"): not for users.
+    noise = ("LINE ", "^", "Original Line:", "Possible Solution:")
+    lines = [
+        line
+        for line in lines
+        if not line.startswith(noise) and not re.match(r"[a-z_]+ = ", line) and _is_text(line)
+    ]
     # Jinja's macro call stack ("> in macro x (macros/x.sql)") is noise for users too.
     lines = [line.split(" > in macro ")[0] for line in lines if not line.startswith(">")]
     text = " ".join(lines) or "unknown dbt error"
-    return text if len(text) < 500 else text[:497] + "..."
+    return text if len(text) < 400 else text[:397] + "..."
+
+
+def _is_text(line: str) -> bool:
+    return all(c.isprintable() and c != "\ufffd" for c in line)
 
 
 def eprint(message: str) -> None:

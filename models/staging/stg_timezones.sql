@@ -14,6 +14,11 @@ known_timezones as (
         lower(name) as lookup_name,
         min(name) as timezone_name
     from pg_timezone_names()
+    where name not in (
+        {%- for name in icu_only_timezone_names() %}
+        '{{ name }}'{{ "," if not loop.last }}
+        {%- endfor %}
+    )
     group by lower(name)
 ),
 
