@@ -71,7 +71,8 @@
     {%- endif -%}
     {%- set lines = run_query(
         "select line from read_csv(" ~ quoted_path ~ ", columns = {'line': 'VARCHAR'},"
-        ~ " header = false, auto_detect = false, delim = '\x1f', quote = '', escape = '') limit 1"
+        ~ " header = false, auto_detect = false, delim = '\x1f', quote = '', escape = '',"
+        ~ " parallel = false) limit 1"
     ).columns[0].values() -%}
     {%- if lines | length == 0 or not lines[0] -%}
         {{ exceptions.raise_compiler_error("input file " ~ path ~ " is empty: it needs a header row") }}
