@@ -61,6 +61,7 @@ def cli() -> None:
 )
 @click.option(
     "--out",
+    metavar="FILE",
     default="report.csv",
     show_default=True,
     help="Report CSV to write; - for standard output.",

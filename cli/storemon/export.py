@@ -29,8 +29,6 @@ INPUT_FILE_NAMES = {
     "hours": ["menu_hours", "business_hours"],
     "timezones": ["timezones"],
 }
-
-
 # The staging model that reads each input, and the setting that names its file.
 STAGING_INPUTS = {
     "stg_store_status": "status_path",
@@ -73,7 +71,9 @@ def resolve_inputs(
     return Inputs(**{kind: path.resolve() for kind, path in named.items()})
 
 
-def _find_in_dir(data_dir: Path, stems: list[str]) -> Path | None:
+def _find_in_dir(data_dir: Path, stems: list[str]) -> Path:
+    """The first of the file names that exists, CSV before Parquet; else the first CSV name,
+    which the caller then reports as not found."""
     for stem in stems:
         for suffix in (".csv", ".parquet"):
             if (data_dir / f"{stem}{suffix}").is_file():
