@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from storemon.project import project_dir
@@ -37,10 +39,6 @@ def test_dbt_build_on_the_sample_data_passes_every_model_and_test(tmp_path: Path
 
 def test_dbt_vars_point_the_models_at_user_files(tmp_path: Path) -> None:
     """The analyst's interface: input paths and the clock as dbt vars, no CLI involved."""
-    import json
-
-    import duckdb
-
     paths = {
         f"{kind}_path": str(REPO / "seeds" / f"{name}.csv")
         for kind, name in (
