@@ -14,11 +14,7 @@ known_timezones as (
         lower(name) as lookup_name,
         min(name) as timezone_name
     from pg_timezone_names()
-    where name not in (
-        {%- for name in icu_only_timezone_names() %}
-        '{{ name }}'{{ "," if not loop.last }}
-        {%- endfor %}
-    )
+    where name not in ({{ icu_only_timezone_names() }})
     group by lower(name)
 ),
 
