@@ -75,36 +75,31 @@ durations as (
 ),
 
 {# A store with a poll that counts gets 0 where it has no time; one without gets NULL. #}
-final as (
+stores as (
     select
         int_stores.store_id,
-        case
-            when int_status_intervals.store_id is not null
-                then coalesce(durations.uptime_last_hour, 0)
-        end::double as uptime_last_hour,
-        case
-            when int_status_intervals.store_id is not null
-                then coalesce(durations.uptime_last_day, 0)
-        end::double as uptime_last_day,
-        case
-            when int_status_intervals.store_id is not null
-                then coalesce(durations.uptime_last_week, 0)
-        end::double as uptime_last_week,
-        case
-            when int_status_intervals.store_id is not null
-                then coalesce(durations.downtime_last_hour, 0)
-        end::double as downtime_last_hour,
-        case
-            when int_status_intervals.store_id is not null
-                then coalesce(durations.downtime_last_day, 0)
-        end::double as downtime_last_day,
-        case
-            when int_status_intervals.store_id is not null
-                then coalesce(durations.downtime_last_week, 0)
-        end::double as downtime_last_week
+        int_status_intervals.store_id is not null as has_polls
     from int_stores
     left join int_status_intervals on int_stores.store_id = int_status_intervals.store_id
-    left join durations on int_stores.store_id = durations.store_id
+),
+
+final as (
+    select
+        stores.store_id,
+        case when stores.has_polls then coalesce(durations.uptime_last_hour, 0) end::double
+            as uptime_last_hour,
+        case when stores.has_polls then coalesce(durations.uptime_last_day, 0) end::double
+            as uptime_last_day,
+        case when stores.has_polls then coalesce(durations.uptime_last_week, 0) end::double
+            as uptime_last_week,
+        case when stores.has_polls then coalesce(durations.downtime_last_hour, 0) end::double
+            as downtime_last_hour,
+        case when stores.has_polls then coalesce(durations.downtime_last_day, 0) end::double
+            as downtime_last_day,
+        case when stores.has_polls then coalesce(durations.downtime_last_week, 0) end::double
+            as downtime_last_week
+    from stores
+    left join durations on stores.store_id = durations.store_id
 )
 
 select * from final
