@@ -12,6 +12,7 @@ that is exported once per interpolation mode.
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -653,3 +654,60 @@ def test_column_order_does_not_matter(tmp_path):
     write_csv(tmp_path / "timezones.csv", ("timezone_str", "store_id"), [("Asia/Tokyo", "spec")])
     run = export(tmp_path, "--as-of", "2024-01-15 03:00:00")
     assert_store(run, "spec", MAIN_EXPECTED["spec"]["nearest"])
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 8: duplicated business-hours rows among thousands of stores. The merge of open
+# intervals once numbered one copy of a duplicated row into the island of an earlier row, so
+# that the answer depended on DuckDB's parallel plan. Store 5148209169906195755 has no zone
+# (America/Chicago: CDT = UTC-5 until Sun 11-03 07:00 UTC). now = 2024-11-03 09:20 UTC, week
+# [Sun 10-27 09:20, Sun 11-03 09:20) UTC. Its open intervals in the week, in UTC:
+#   Mon 10-28 02:30-03:30 CDT            A  10-28 07:30-08:30     1 h
+#   Mon 10-28 10:00-24:00 CDT (twice)    B  10-28 15:00-10-29 05:00  14 h
+#   Tue 10-29 02:30-03:30 CDT            C  10-29 07:30-08:30     1 h
+#   Tue 10-29 12:00 - Wed 12:00 CDT      D  10-29 17:00-10-30 17:00  24 h
+#   Wed 10-30 18:00 - Thu 02:00 CDT      E  10-30 23:00-10-31 07:00  8 h
+#   Thu 10-31 07:15:00.25-11:45 CDT      F  10-31 12:15:00.25-16:45  4.5 h - 0.25 s
+#   Fri 11-01 00:00-24:00 CDT            G  11-01 05:00-11-02 05:00  24 h
+# open in the week: 76.5 h - 0.25 s (the issue's hand count).
+# Polls: inactive 10-27 00:00, active 10-29 06:00, inactive 11-01 17:00, active 11-03 09:00.
+# Nearest midpoints: 10-28 03:00, 10-30 23:30, 11-02 13:00. So active from 10-28 03:00 to
+# 10-30 23:30: A, B, C, D and 0.5 h of E = 40.5 h up; inactive from 10-30 23:30 to 11-02 13:00:
+# 7.5 h of E, F and G = 36 h - 0.25 s down. Nothing is open in the last day or hour.
+# --------------------------------------------------------------------------------------------
+DUPLICATES_STORE = "5148209169906195755"
+DUPLICATES_HOURS = [
+    (DUPLICATES_STORE, 0, "10:00:00", "23:59:59.999999"),
+    (DUPLICATES_STORE, 0, "10:00:00", "23:59:59.999999"),
+    (DUPLICATES_STORE, 0, "02:30:00", "03:30:00"),
+    (DUPLICATES_STORE, 1, "12:00:00", "12:00:00"),
+    (DUPLICATES_STORE, 1, "02:30:00", "03:30:00"),
+    (DUPLICATES_STORE, 2, "18:00:00", "02:00:00"),
+    (DUPLICATES_STORE, 3, "07:15:00.25", "11:45:00"),
+    (DUPLICATES_STORE, 4, "00:00:00", "23:59:59"),
+]
+DUPLICATES_POLLS = [
+    (DUPLICATES_STORE, "inactive", "2024-10-27 00:00:00 UTC"),
+    (DUPLICATES_STORE, "active", "2024-10-29 06:00:00 UTC"),
+    (DUPLICATES_STORE, "inactive", "2024-11-01 17:00:00 UTC"),
+    (DUPLICATES_STORE, "active", "2024-11-03 09:00:00 UTC"),
+]
+DUPLICATES_EXPECTED = (0, 0, 40.5, 0, 0, 36 - 0.25 / 3600)
+
+
+@pytest.mark.parametrize(("others", "monday_copies"), [(60, 2), (60, 4), (3000, 4)])
+def test_duplicated_hours_rows_among_other_stores(tmp_path, others, monday_copies):
+    """The issue's store and copies of it under other ids, rows shuffled together, its Monday
+    10:00 row given `monday_copies` times: every copy must get the hand-computed numbers,
+    whatever order the plan meets the ties in (small and large sorts break ties differently;
+    before the fix 60 stores with 3 or more copies went wrong even on one thread)."""
+    copies = [DUPLICATES_STORE] + [f"{DUPLICATES_STORE}-{number}" for number in range(others)]
+    rows = DUPLICATES_HOURS + [DUPLICATES_HOURS[0]] * (monday_copies - 2)
+    polls = [(copy, *poll[1:]) for copy in copies for poll in DUPLICATES_POLLS]
+    hours = [(copy, *row[1:]) for copy in copies for row in rows]
+    random.Random(8).shuffle(polls)
+    random.Random(8).shuffle(hours)
+    data = write_inputs(tmp_path / "copies", polls, hours, [])
+    run = export(data, "--as-of", "2024-11-03T09:20:00Z")
+    for copy in copies:
+        assert_store(run, copy, DUPLICATES_EXPECTED)

@@ -15,8 +15,13 @@ int_report_clock as (
     select * from {{ ref('int_report_clock') }}
 ),
 
+{# Identical intervals (duplicated rows, or rows that a DST change maps to the same instants)
+    are kept once. Then (opens_at, closes_at) orders each store's intervals totally, so the two
+    window passes below number the same rows the same way, whatever order ties arrive in; with
+    duplicates kept, one pass could put a copy before another that starts an island, and join it
+    to the island before (issue 8). #}
 clipped as (
-    select
+    select distinct
         int_business_hours_expanded.store_id,
         greatest(int_business_hours_expanded.opens_at, int_report_clock.last_week_start_at)
             as opens_at,
@@ -24,7 +29,6 @@ clipped as (
     from int_business_hours_expanded
     cross join int_report_clock
 ),
-
 
 {# Gaps and islands: an interval starts a new island when it opens after every earlier one
     (in opening order) has closed. A DST gap can make an interval empty or negative: dropped. #}
