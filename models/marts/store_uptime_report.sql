@@ -23,22 +23,19 @@ report_windows as (
     select
         'last_hour' as window_name,
         last_hour_start_at as window_start_at,
-        report_at as window_end_at,
-        60e6 as microseconds_per_unit
+        report_at as window_end_at
     from int_report_clock
     union all
     select
         'last_day' as window_name,
         last_day_start_at as window_start_at,
-        report_at as window_end_at,
-        3600e6 as microseconds_per_unit
+        report_at as window_end_at
     from int_report_clock
     union all
     select
         'last_week' as window_name,
         last_week_start_at as window_start_at,
-        report_at as window_end_at,
-        3600e6 as microseconds_per_unit
+        report_at as window_end_at
     from int_report_clock
 ),
 
@@ -50,26 +47,34 @@ window_overlaps as (
         {{ overlap_microseconds(
             ['int_open_status_intervals.from_at', 'report_windows.window_start_at'],
             ['int_open_status_intervals.to_at', 'report_windows.window_end_at'],
-        ) }} / report_windows.microseconds_per_unit as duration
+        ) }} as overlap_microseconds
     from int_open_status_intervals
     cross join report_windows
 ),
 
+{# Sums of whole microseconds, divided once: exact, and the same in any order (a sum of
+    doubles can differ in its last bit with the order the plan adds them in). #}
 durations as (
     select
         store_id,
-        sum(duration) filter (where is_active and window_name = 'last_hour') as uptime_last_hour,
-        sum(duration) filter (where is_active and window_name = 'last_day') as uptime_last_day,
-        sum(duration) filter (where is_active and window_name = 'last_week') as uptime_last_week,
-        sum(duration) filter (
+        sum(overlap_microseconds) filter (
+            where is_active and window_name = 'last_hour'
+        ) / 60e6 as uptime_last_hour,
+        sum(overlap_microseconds) filter (
+            where is_active and window_name = 'last_day'
+        ) / 3600e6 as uptime_last_day,
+        sum(overlap_microseconds) filter (
+            where is_active and window_name = 'last_week'
+        ) / 3600e6 as uptime_last_week,
+        sum(overlap_microseconds) filter (
             where not is_active and window_name = 'last_hour'
-        ) as downtime_last_hour,
-        sum(duration) filter (
+        ) / 60e6 as downtime_last_hour,
+        sum(overlap_microseconds) filter (
             where not is_active and window_name = 'last_day'
-        ) as downtime_last_day,
-        sum(duration) filter (
+        ) / 3600e6 as downtime_last_day,
+        sum(overlap_microseconds) filter (
             where not is_active and window_name = 'last_week'
-        ) as downtime_last_week
+        ) / 3600e6 as downtime_last_week
     from window_overlaps
     group by store_id
 ),
