@@ -208,7 +208,14 @@ def add_business_hours(draw, scenario: Scenario, store: str) -> None:
             scenario.hours.append((store_field, day_text, start_text, end_text))
             scenario.rejections["hours"] += 1
         else:
-            scenario.hours.append((store_text(draw, store), str(day), start_text, end_text))
+            row = (store_text(draw, store), str(day), start_text, end_text)
+            scenario.hours.append(row)
+            # Duplicated and touching rows on purpose: merged, never counted twice (issue 8).
+            if draw(st.integers(0, 3)) == 0:
+                scenario.hours += [row] * draw(st.integers(1, 3))
+            if kind == "day" and start < end < 1440 and draw(st.integers(0, 3)) == 0:
+                after = local_time_text(draw, draw(st.integers(end + 1, 1440)))
+                scenario.hours.append((store, str(day), local_time_text(draw, end), after))
 
 
 def add_timezone_rows(draw, scenario: Scenario, store: str) -> None:
