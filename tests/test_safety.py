@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import query, read_report, run_export, storemon_executable, write_inputs
 
+from storemon import project
 from storemon.cli import cli
+from storemon.project import project_dir
 
 IN_USE = "is in use by another process; try again when it is done"
 KILL_AS_OF = "2023-01-24T00:00:00Z"  # not the first run's clock: a finished run would differ
@@ -406,6 +409,37 @@ def test_failed_run_leaves_report_and_both_tables_as_they_were(small, failure):
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     line = error_line(result.stderr)
     assert ("the day after tomorrow" if failure == "bad --as-of" else "timezone_str") in line
+    assert state(small) == before
+    assert leftovers(small) == []
+
+
+def sabotaged_project(folder: Path) -> Path:
+    """A copy of the dbt project whose intersection model counts every interval twice: a bug
+    that no input row can cause, and that the invariants checked on every export must catch."""
+    project = project_dir()
+    folder.mkdir()
+    for part in ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests"):
+        source = project / part
+        if source.is_dir():
+            shutil.copytree(source, folder / part, ignore=shutil.ignore_patterns("*.py"))
+        else:
+            shutil.copy(source, folder / part)
+    model = folder / "models" / "intermediate" / "int_open_status_intervals.sql"
+    text = model.read_text()
+    assert text.rstrip().endswith("select * from final")
+    model.write_text(text + "union all\nselect * from final\n")
+    return folder
+
+
+def test_a_broken_invariant_fails_the_export_and_writes_nothing(small, monkeypatch, tmp_path):
+    before = state(small)
+    sabotaged = sabotaged_project(tmp_path / "project")
+    monkeypatch.setattr(project, "project_dir", lambda: sabotaged)
+    result = invoke(*small_args(small, small / "data"))
+    assert result.exit_code == 1
+    line = error_line(result.stderr)
+    assert "broke the invariant assert_uptime_plus_downtime_is_open_time" in line, line
+    assert "nothing was written" in line and "bug in storemon" in line
     assert state(small) == before
     assert leftovers(small) == []
 

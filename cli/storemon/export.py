@@ -152,13 +152,16 @@ def _build(
         "hours_path": str(inputs.hours) if inputs else "",
         "timezones_path": str(inputs.timezones) if inputs else "",
     }
+    # The models, and the tests tagged `invariant` (README: "Checked on every export"), which
+    # run as soon as the models they read are built; only the tests named here, not every test
+    # of those models. The sample data are dbt seeds, loaded first.
+    selection = ["resource_type:model", "tag:invariant"]
     if inputs is None:
-        # The sample data are dbt seeds: load them, then build the models.
-        command = ["build", "--resource-type", "seed", "--resource-type", "model"]
+        selection.insert(0, "resource_type:seed")
         eprint("building the report from the bundled sample data")
     else:
-        command = ["run"]
         eprint(f"building the report from {inputs.status.parent}")
+    command = ["build", "--select", *selection, "--indirect-selection", "empty"]
 
     def show(node: NodeResult) -> None:
         if verbose:
@@ -167,6 +170,12 @@ def _build(
     try:
         run_dbt(command, building, state, settings, on_node=show)
     except DbtFailure as failure:
+        if failure.is_test:
+            raise ExportError(
+                f"the report broke the invariant {failure.node} ({failure.message}); nothing "
+                f"was written. This is a bug in storemon: please report it with "
+                f"{state / 'logs' / 'dbt.log'}"
+            ) from None
         # DuckDB's read errors quote the offending line first: lead with the file instead.
         path = settings.get(STAGING_INPUTS.get(failure.node, ""), "")
         if path and path not in failure.message:

@@ -31,12 +31,14 @@ def state_dir(db_path: Path) -> Path:
 
 
 class DbtFailure(Exception):
-    """A dbt invocation failed, in `node` if one node failed; `message` is one line for users."""
+    """A dbt invocation failed, in `node` if one node failed (`is_test` when that node is a data
+    test); `message` is one line for users."""
 
-    def __init__(self, message: str, node: str = "") -> None:
+    def __init__(self, message: str, node: str = "", is_test: bool = False) -> None:
         super().__init__(f"{node}: {message}" if node else message)
         self.message = message
         self.node = node
+        self.is_test = is_test
 
 
 @dataclass
@@ -102,7 +104,11 @@ def run_dbt(
     failures = [r for r in (outcome.result or []) if str(r.status) in ("error", "fail")]
     if failures:
         first = failures[0]
-        raise DbtFailure(_one_line(first.message or ""), node=first.node.name)
+        raise DbtFailure(
+            _one_line(first.message or ""),
+            node=first.node.name,
+            is_test=first.node.resource_type == "test",
+        )
     if not outcome.success:
         raise DbtFailure("dbt failed; see " + str(state / "logs" / "dbt.log"))
     return results

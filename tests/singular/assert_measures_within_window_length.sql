@@ -1,5 +1,6 @@
 {# Each measure, and uptime + downtime, lies between 0 and its window's length (60 minutes, 24
     and 168 hours). A tiny tolerance absorbs floating-point division. #}
+{{ config(tags=['invariant']) }}
 select * from {{ ref('store_uptime_report') }}
 where not (
     least(
