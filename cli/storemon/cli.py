@@ -9,6 +9,7 @@ import click
 from storemon import __version__
 from storemon.export import ExportError, export, resolve_inputs
 from storemon.generate import generate
+from storemon.project import eprint
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 input_file = click.Path(exists=False, dir_okay=True, path_type=Path)
@@ -98,6 +99,65 @@ def export_command(
         export(inputs, db_path, out, as_of, interpolation, strict, verbose)
     except ExportError as error:
         raise click.ClickException(str(error)) from None
+
+
+@cli.command()
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="storemon-home",
+    show_default=True,
+    envvar="STOREMON_HOME",
+    help="Folder for the received data, the reports and their history (env STOREMON_HOME).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--token",
+    envvar="STOREMON_TOKEN",
+    help="Require `Authorization: Bearer TOKEN` on all but /health (env STOREMON_TOKEN).",
+)
+@click.option(
+    "--keep-reports",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Keep the files of this many newest reports; older ones keep only their history.",
+)
+@click.option(
+    "--max-upload-mb",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Largest request body accepted; larger ones answer 413.",
+)
+def serve(
+    home: Path, host: str, port: int, token: str | None, keep_reports: int, max_upload_mb: int
+) -> None:
+    """Run the HTTP service: stores register and send polls, owners trigger and fetch reports.
+
+    The same dbt project as `storemon export` computes every report. OpenAPI docs are at
+    /docs. Ctrl-C or SIGTERM stops it.
+
+    \b
+    Examples:
+      storemon serve
+      storemon serve --home /var/lib/storemon --port 8080 --token s3cret
+    """
+    import uvicorn
+
+    from storemon.service.app import create_app
+    from storemon.service.core import HomeInUse, Settings, lock_home
+
+    try:
+        lock_home(home).close()
+    except HomeInUse as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot use home {home}: {error.strerror}") from None
+    settings = Settings(home, token or None, keep_reports, max_upload_mb)
+    eprint(f"serving on http://{host}:{port} (home {home.resolve()}); starting the report worker")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
 cli.add_command(generate)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -39,6 +40,16 @@ STAGING_INPUTS = {
 
 class ExportError(Exception):
     """A user-facing failure of the export; the message is one line."""
+
+
+@dataclass
+class Summary:
+    """What a finished export reports: its stores, rejected rows and report time (None when
+    there was no valid poll and no --as-of)."""
+
+    stores: int
+    rejected_rows: int
+    report_at: datetime | None
 
 
 @dataclass
@@ -89,7 +100,7 @@ def export(
     interpolation: str,
     strict: bool,
     verbose: bool,
-) -> None:
+) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV, then move both
     into place. A failed or killed run leaves the previous database and CSV as they were, and
     readers of the old database file keep reading it undisturbed."""
@@ -106,7 +117,7 @@ def export(
         try:
             _remove_leftovers(building, csv_file)  # of a killed run
             _build(inputs, building, state, as_of, interpolation, verbose)
-            _check_and_write_report(building, csv_file, out, strict)
+            summary = _check_and_write_report(building, csv_file, out, strict)
             # The CSV goes first: its folder is the user's choice, so it is the likelier to fail.
             if csv_file is not None:
                 _move(csv_file, Path(out))
@@ -114,6 +125,7 @@ def export(
         finally:
             _remove_leftovers(building, csv_file)
     eprint(f"wrote {db_path.name}" + ("" if out == "-" else f" and {out}"))
+    return summary
 
 
 def _temporary_report_path(out: str) -> Path:
@@ -183,7 +195,9 @@ def _build(
         raise ExportError(str(failure)) from None
 
 
-def _check_and_write_report(building: Path, csv_file: Path | None, out: str, strict: bool) -> None:
+def _check_and_write_report(
+    building: Path, csv_file: Path | None, out: str, strict: bool
+) -> Summary:
     """Count rejected rows (stopping here under --strict) and write the CSV to `csv_file`, or
     to stdout when it is None."""
     with duckdb.connect(str(building)) as connection:
@@ -197,8 +211,10 @@ def _check_and_write_report(building: Path, csv_file: Path | None, out: str, str
             summary = ", ".join(f"{count} {reason}" for reason, count in reasons)
             raise ExportError(f"--strict: {rejected} rows rejected ({summary}); nothing written")
         _write_report(connection, csv_file, out)
+        report_at = connection.execute("select report_at from int_report_clock").fetchone()[0]
         # Fold the write-ahead log into the file so that it moves into place whole.
         connection.execute("checkpoint")
+    return Summary(stores, rejected, report_at)
 
 
 @contextmanager

@@ -1,0 +1,197 @@
+"""The service's state and what the routers ask of it: settings, the home folder, the inbox, the
+report worker, and the dependencies that hand them (and check the token) per request."""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from fastapi import Header, HTTPException, Request
+
+from storemon.service.inbox import Inbox, InvalidRows
+from storemon.service.schemas import StoreRegistration, UploadedFile
+from storemon.service.validation import file_to_parquet
+from storemon.service.worker import ReportJob, ReportWorker
+
+REPORT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    token: str | None = None
+    keep_reports: int = 50
+    max_upload_mb: int = 512
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+
+class HomeInUse(Exception):
+    """Another server holds the home folder."""
+
+
+def lock_home(home: Path) -> IO:
+    """Hold `<home>/serve.lock` for the life of the process (the OS drops it however the
+    process ends); a second server on the same home fails at once."""
+    home.mkdir(parents=True, exist_ok=True)
+    handle = (home / "serve.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise HomeInUse(f"{home} is in use by another storemon serve") from None
+    return handle
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.home.resolve()
+        self.lock = lock_home(self.home)
+        self.inbox = Inbox(self.home / "inbox.duckdb")
+        self.inbox.fail_interrupted()
+        self.worker = ReportWorker(self.inbox, self.home, settings.keep_reports)
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.inbox.close()
+        self.lock.close()
+
+    def scratch_path(self, suffix: str = "") -> Path:
+        folder = self.home / "work" / "scratch"
+        folder.mkdir(parents=True, exist_ok=True)
+        # A request never names a path: only a plain extension of the client's file name.
+        extension = suffix if re.fullmatch(r"\.\w{1,10}", suffix) else ""
+        return folder / f"{uuid.uuid4().hex}{extension}"
+
+    # ------------------------------------------------------------------ ingestion
+    def store_polls(self, polls: list[dict]) -> int:
+        cursor = self.inbox.cursor()
+        staged, parquet = self.inbox.stage_rows(cursor, "store_status", polls)
+        try:
+            return self.inbox.add_polls(cursor, staged)
+        finally:
+            parquet.unlink(missing_ok=True)
+
+    def store_polls_csv(self, body: bytes) -> int:
+        """A CSV batch: all or nothing, like a JSON one."""
+        source, parquet = self.scratch_path(".csv"), self.scratch_path(".parquet")
+        try:
+            source.write_bytes(body)
+            cursor = self.inbox.cursor()
+            file_to_parquet(cursor, "store_status", source, parquet, "the CSV body")
+            staged = self.inbox.stage(cursor, "store_status", parquet)
+            if staged.rejected:
+                raise InvalidRows(staged.first_rejected)
+            return self.inbox.add_polls(cursor, staged)
+        finally:
+            source.unlink(missing_ok=True)
+            parquet.unlink(missing_ok=True)
+
+    def register_store(self, registration: StoreRegistration) -> int:
+        cursor = self.inbox.cursor()
+        store = {"store_id": registration.store_id}
+        hours = [{**store, **row.model_dump()} for row in registration.business_hours]
+        # The store's id is checked as part of a zone row even when no zone is given (then
+        # the stored zone is dropped: the store uses the default one).
+        zone = {**store, "timezone_str": registration.timezone_str or "UTC"}
+        staged_zone, zone_file = self.inbox.stage_rows(cursor, "timezones", [zone])
+        try:
+            staged_hours, hours_file = self.inbox.stage_rows(cursor, "menu_hours", hours)
+        except InvalidRows:
+            zone_file.unlink(missing_ok=True)
+            raise
+        try:
+            store_id = cursor.execute(f"select store_id from ({staged_zone.sql})").fetchone()[0]
+            given_zone = staged_zone if registration.timezone_str is not None else None
+            return self.inbox.register(cursor, store_id, staged_hours, given_zone)
+        finally:
+            zone_file.unlink(missing_ok=True)
+            hours_file.unlink(missing_ok=True)
+
+    def store_file(self, input_name: str, source: Path, label: str) -> UploadedFile:
+        parquet = self.scratch_path(".parquet")
+        try:
+            cursor = self.inbox.cursor()
+            file_to_parquet(cursor, input_name, source, parquet, label)
+            staged = self.inbox.stage(cursor, input_name, parquet)
+            store = {
+                "store_status": self.inbox.add_polls,
+                "menu_hours": self.inbox.replace_hours,
+                "timezones": self.inbox.replace_timezones,
+            }[input_name]
+            stored = store(cursor, staged)
+            return UploadedFile(
+                rows_read=staged.read,
+                stored=stored,
+                rejected=staged.read - stored,
+                first_rejected=staged.first_rejected,
+            )
+        finally:
+            parquet.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ reports
+    def trigger_report(self, as_of: str | None, interpolation: str) -> str:
+        report_at = self._parse_as_of(as_of) if as_of is not None else None
+        snapshot = self.inbox.cursor()
+        # The report sees exactly what was committed before this answer: a transaction's
+        # snapshot is fixed by its first read, here, not when the worker gets to it.
+        snapshot.execute("begin transaction")
+        snapshot.execute("select count(*) from polls").fetchall()
+        report_id = uuid.uuid4().hex
+        self.inbox.add_report(report_id, as_of, interpolation)
+        self.worker.submit(ReportJob(report_id, snapshot, report_at, as_of, interpolation))
+        return report_id
+
+    def _parse_as_of(self, as_of: str):
+        """The report time, parsed by the staging SQL as a poll's timestamp would be."""
+        cursor = self.inbox.cursor()
+        row = {"store_id": "as_of", "status": "active", "timestamp_utc": as_of}
+        try:
+            staged, parquet = self.inbox.stage_rows(cursor, "store_status", [row])
+        except InvalidRows:
+            raise InvalidRows(
+                [{"row": 1, "field": "as_of", "reason": "unparseable as_of", "values": as_of}]
+            ) from None
+        try:
+            return cursor.execute(f"select polled_at from ({staged.sql})").fetchone()[0]
+        finally:
+            parquet.unlink(missing_ok=True)
+
+    def report(self, report_id: str) -> dict:
+        """The history row of a report; 404 when unknown, 410 when its files were removed."""
+        found = self.inbox.report(report_id) if REPORT_ID.fullmatch(report_id) else None
+        if found is None:
+            raise HTTPException(404, detail=f"no report {report_id}")
+        if found["files_removed"]:
+            raise HTTPException(410, detail=f"report {report_id} was removed (--keep-reports)")
+        return found
+
+    def report_file(self, report_id: str, name: str) -> Path:
+        return self.worker.reports_folder(report_id) / name
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def require_token(request: Request, authorization: str | None = Header(default=None)) -> None:
+    """With --token set, every request must carry `Authorization: Bearer <token>`."""
+    token = get_service(request).settings.token
+    if not token:
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), token.encode()):
+        raise HTTPException(
+            401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )

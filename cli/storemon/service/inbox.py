@@ -1,0 +1,312 @@
+"""The service's store: one DuckDB file (`<home>/inbox.duckdb`) holding every received row as
+text, as received, beside the values the staging SQL parsed from it, and the history of the
+reports. The server process is its only writer; each request is one transaction, committed
+before the answer, so an answered row survives a crash (DuckDB syncs its log on commit)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from storemon.service.validation import REASON_FIELDS, Validator, rows_to_parquet
+
+SCHEMA = """
+create table if not exists polls (
+    store_id varchar not null,
+    polled_at timestamp not null,
+    is_active boolean not null,
+    raw_store_id varchar,
+    raw_status varchar,
+    raw_timestamp_utc varchar,
+    received_at timestamp not null,
+    primary key (store_id, polled_at, is_active)
+);
+create table if not exists business_hours (
+    store_id varchar not null,
+    raw_store_id varchar,
+    raw_day varchar,
+    raw_start_time_local varchar,
+    raw_end_time_local varchar,
+    received_at timestamp not null
+);
+create table if not exists timezones (
+    store_id varchar primary key,
+    raw_store_id varchar,
+    raw_timezone_str varchar,
+    received_at timestamp not null
+);
+create table if not exists reports (
+    report_id varchar primary key,
+    requested_at timestamp not null,
+    started_at timestamp,
+    finished_at timestamp,
+    as_of varchar,
+    report_at timestamp,
+    interpolation varchar not null,
+    status varchar not null,
+    stores bigint,
+    rejected_rows bigint,
+    seconds double,
+    error varchar,
+    files_removed boolean not null default false
+);
+"""
+
+# What a report reads of the stored polls: per store, every poll in the report's week, the
+# last poll before it (what the week starts with), and for a store with no poll at or before
+# the report time its first poll after (so it keeps its row, with NULL measures). The result
+# is the report of all stored polls (SPEC §5: nothing else reaches into the week), at the cost
+# of one week. $1: the report time, NULL for the latest poll.
+SNAPSHOT_POLLS = """
+with
+clock as (
+    select coalesce($1::timestamp, (select max(polled_at) from polls)) as report_at
+),
+bounds as (
+    select report_at, report_at - interval 168 hour as week_start_at from clock
+),
+last_before_week as (
+    select polls.store_id, max(polls.polled_at) as polled_at
+    from polls cross join bounds
+    where polls.polled_at < bounds.week_start_at
+    group by polls.store_id
+),
+first_of_stores_after as (
+    select polls.store_id, min(polls.polled_at) as polled_at
+    from polls
+    group by polls.store_id
+    having min(polls.polled_at) > (select report_at from bounds)
+)
+select
+    polls.raw_store_id as store_id,
+    polls.raw_status as status,
+    polls.raw_timestamp_utc as timestamp_utc
+from polls cross join bounds
+where polls.polled_at between bounds.week_start_at and bounds.report_at
+    or (polls.store_id, polls.polled_at) in (select * from last_before_week)
+    or (polls.store_id, polls.polled_at) in (select * from first_of_stores_after)
+order by polls.store_id, polls.polled_at, polls.is_active
+"""
+SNAPSHOT_HOURS = """
+select
+    raw_store_id as store_id,
+    raw_day as "day",
+    raw_start_time_local as start_time_local,
+    raw_end_time_local as end_time_local
+from business_hours
+order by store_id, raw_day, raw_start_time_local, raw_end_time_local
+"""
+SNAPSHOT_TIMEZONES = """
+select raw_store_id as store_id, raw_timezone_str as timezone_str
+from timezones
+order by store_id
+"""
+
+
+class InvalidRows(Exception):
+    """Rows that the staging SQL rejects; `problems` name the row (1 = first), field, reason."""
+
+    def __init__(self, problems: list[dict]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+@dataclass
+class Staged:
+    """A batch after staging: the SQL of its staged rows and what it read and rejected."""
+
+    sql: str
+    parquet: Path
+    read: int
+    rejected: int
+    first_rejected: list[dict]
+
+
+class Inbox:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.connection = duckdb.connect(str(path))
+        self.connection.execute("set TimeZone = 'UTC'")
+        self.connection.execute(SCHEMA)
+        self.write_lock = threading.Lock()
+        self.validator: Validator | None = None  # set by the worker once dbt has compiled
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = self.connection.cursor()
+        cursor.execute("set TimeZone = 'UTC'")
+        return cursor
+
+    # ------------------------------------------------------------------ staging
+    def stage(
+        self, cursor: duckdb.DuckDBPyConnection, input_name: str, parquet: Path, keep: int = 10
+    ) -> Staged:
+        """Stage `parquet` (the input's columns, as text) with the staging model's SQL."""
+        assert self.validator is not None, "the service is not ready"
+        sql = self.validator.staged(input_name, parquet)
+        read, rejected = cursor.execute(
+            f"select count(*), count(rejection_reason) from ({sql})"
+        ).fetchone()
+        first = cursor.execute(
+            f"select source_row_number, rejection_reason, raw_values from ({sql})"
+            " where rejection_reason is not null order by source_row_number limit $1",
+            [keep],
+        ).fetchall()
+        problems = [
+            {"row": row, "field": REASON_FIELDS.get(reason), "reason": reason, "values": raw}
+            for row, reason, raw in first
+        ]
+        return Staged(sql, parquet, read, rejected, problems)
+
+    def stage_rows(self, cursor, input_name: str, rows: list[dict]) -> tuple[Staged, Path]:
+        """Stage request rows; raise InvalidRows (nothing stored) when any is rejected."""
+        assert self.validator is not None, "the service is not ready"
+        parquet = self.validator.scratch_file()
+        rows_to_parquet(cursor, input_name, rows, parquet)
+        staged = self.stage(cursor, input_name, parquet)
+        invalid = [p for p in staged.first_rejected if p["reason"] != "superseded"]
+        if invalid:
+            parquet.unlink(missing_ok=True)
+            raise InvalidRows(invalid)
+        return staged, parquet
+
+    # ------------------------------------------------------------------ ingestion
+    @contextmanager
+    def transaction(self, cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """One writer at a time; committed (and so durable) when the block ends."""
+        with self.write_lock:
+            cursor.execute("begin transaction")
+            try:
+                yield
+            except BaseException:
+                cursor.execute("rollback")
+                raise
+            cursor.execute("commit")
+
+    def add_polls(self, cursor, staged: Staged) -> int:
+        """Store staged polls once each (a retried poll is not stored again); the number of
+        valid polls in the batch."""
+        with self.transaction(cursor):
+            cursor.execute(
+                f"""
+                insert into polls
+                select
+                    stg.store_id, stg.polled_at, stg.is_active,
+                    raw.store_id, raw.status, raw.timestamp_utc, now()::timestamp
+                from ({staged.sql}) as stg
+                inner join ({self._raw(staged)}) as raw
+                    on stg.source_row_number = raw.row_number
+                where stg.rejection_reason is null
+                on conflict do nothing
+                """
+            )
+        return staged.read - staged.rejected
+
+    def replace_hours(self, cursor, staged: Staged) -> int:
+        """Replace the business hours of every store named by an accepted row."""
+        with self.transaction(cursor):
+            self._replace_hours(cursor, staged, stores=[])
+        return staged.read - staged.rejected
+
+    def replace_timezones(self, cursor, staged: Staged) -> int:
+        """Set the zone of every store with an accepted row (the last valid row of a store
+        wins: the staging SQL rejects the earlier ones as superseded)."""
+        with self.transaction(cursor):
+            self._replace_timezones(cursor, staged, stores=[])
+        return staged.read - staged.rejected
+
+    def register(self, cursor, store_id: str, hours: Staged, zone: Staged | None) -> int:
+        """A store's zone and hours become exactly these, at once (no zone: the default)."""
+        with self.transaction(cursor):
+            self._replace_hours(cursor, hours, stores=[store_id])
+            self._replace_timezones(cursor, zone, stores=[store_id])
+        return hours.read
+
+    def _replace_hours(self, cursor, staged: Staged, stores: list[str]) -> None:
+        accepted = f"""
+            select stg.store_id, raw.store_id, raw."day", raw.start_time_local,
+                raw.end_time_local, now()::timestamp
+            from ({staged.sql}) as stg
+            inner join ({self._raw(staged)}) as raw on stg.source_row_number = raw.row_number
+            where stg.rejection_reason is null
+        """
+        cursor.execute(f"create or replace temp table accepted_hours as {accepted}")
+        cursor.execute(
+            "delete from business_hours where store_id in"
+            " (select store_id from accepted_hours union all select unnest($1::varchar[]))",
+            [stores],
+        )
+        cursor.execute("insert into business_hours select * from accepted_hours")
+        cursor.execute("drop table accepted_hours")
+
+    def _replace_timezones(self, cursor, staged: Staged | None, stores: list[str]) -> None:
+        cursor.execute(
+            "delete from timezones where store_id in (select unnest($1::varchar[]))", [stores]
+        )
+        if staged is not None:
+            cursor.execute(
+                f"""
+                insert or replace into timezones
+                select stg.store_id, raw.store_id, raw.timezone_str, now()::timestamp
+                from ({staged.sql}) as stg
+                inner join ({self._raw(staged)}) as raw
+                    on stg.source_row_number = raw.row_number
+                where stg.rejection_reason is null
+                """
+            )
+
+    @staticmethod
+    def _raw(staged: Staged) -> str:
+        """The staged file's rows as received, numbered as staging numbers them."""
+        path = str(staged.parquet).replace("'", "''")
+        return (
+            "select *, file_row_number + 1 as row_number"
+            f" from read_parquet('{path}', file_row_number = true)"
+        )
+
+    # ------------------------------------------------------------------ reports
+    def add_report(self, report_id: str, as_of: str | None, interpolation: str) -> None:
+        with self.write_lock:
+            self.connection.execute(
+                "insert into reports (report_id, requested_at, as_of, interpolation, status)"
+                " values ($1, now()::timestamp, $2, $3, 'Running')",
+                [report_id, as_of, interpolation],
+            )
+
+    def update_report(self, report_id: str, **values: object) -> None:
+        columns = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(values))
+        with self.write_lock:
+            cursor = self.cursor()
+            cursor.execute(
+                f"update reports set {columns} where report_id = $1",
+                [report_id, *values.values()],
+            )
+
+    def report(self, report_id: str) -> dict | None:
+        found = self.reports(report_id)
+        return found[0] if found else None
+
+    def reports(self, report_id: str | None = None) -> list[dict]:
+        cursor = self.cursor()
+        result = cursor.execute(
+            "select * from reports where $1 is null or report_id = $1"
+            " order by requested_at desc, report_id desc",
+            [report_id],
+        )
+        names = [column[0] for column in result.description]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    def fail_interrupted(self) -> None:
+        """Reports that were running or waiting when the server stopped cannot finish."""
+        with self.write_lock:
+            self.connection.execute(
+                "update reports set status = 'Failed', error = 'interrupted',"
+                " finished_at = now()::timestamp where status = 'Running'"
+            )

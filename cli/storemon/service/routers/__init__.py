@@ -1,0 +1,1 @@
+"""One router per concern: ingestion (stores and polls in) and reports (out)."""

@@ -1,0 +1,89 @@
+"""Reports out: trigger one, ask for it, fetch its CSV, list them (SPEC §10)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+
+from storemon.service.core import Service, get_service
+from storemon.service.schemas import Problems, Report, ReportCreated, ReportRequest
+from storemon.service.worker import REPORT_CSV
+
+router = APIRouter(tags=["reports"])
+ServiceDependency = Annotated[Service, Depends(get_service)]
+CSV_ANSWER = {"content": {"text/csv": {}}, "description": "the report CSV (SPEC §8)"}
+GONE = {404: {"description": "unknown report"}, 410: {"description": "files removed"}}
+
+
+def report_answer(row: dict) -> Report:
+    complete = row["status"] == "Complete"
+    return Report(
+        report_id=row["report_id"],
+        status=row["status"],
+        interpolation=row["interpolation"],
+        requested_at=row["requested_at"],
+        finished_at=row["finished_at"],
+        url=f"/reports/{row['report_id']}/{REPORT_CSV}" if complete else None,
+        as_of=row["report_at"] if complete else None,
+        stores=row["stores"],
+        rejected_rows=row["rejected_rows"],
+        seconds=row["seconds"],
+        error=row["error"],
+    )
+
+
+def csv_file(service: Service, row: dict) -> FileResponse:
+    if row["status"] != "Complete":
+        raise HTTPException(409, detail=f"report {row['report_id']} is {row['status']}")
+    path = service.report_file(row["report_id"], REPORT_CSV)
+    return FileResponse(path, media_type="text/csv", filename=REPORT_CSV)
+
+
+@router.post("/trigger_report", response_model=ReportCreated, responses={422: {"model": Problems}})
+def trigger_report(
+    service: ServiceDependency, request: ReportRequest | None = None
+) -> ReportCreated:
+    """Start a report over the data stored so far; answers at once. Reports run one at a time,
+    in trigger order."""
+    request = request or ReportRequest()
+    return ReportCreated(report_id=service.trigger_report(request.as_of, request.interpolation))
+
+
+@router.get(
+    "/get_report/{report_id}",
+    response_model=Report,
+    responses={200: CSV_ANSWER, **GONE},
+)
+def get_report(report_id: str, request: Request, service: ServiceDependency):
+    """The report's status; when Complete also its CSV's url, report time, stores and rejected
+    rows. With `Accept: text/csv` a Complete report answers with the CSV itself."""
+    row = service.report(report_id)
+    if "text/csv" in request.headers.get("accept", ""):
+        return csv_file(service, row)
+    return report_answer(row)
+
+
+@router.get("/get_report", response_model=Report, responses={200: CSV_ANSWER, **GONE})
+def get_report_by_query(
+    request: Request, service: ServiceDependency, report_id: Annotated[str, Query()]
+):
+    """The same as `GET /get_report/{report_id}`."""
+    return get_report(report_id, request, service)
+
+
+@router.get(
+    "/reports/{report_id}/report.csv",
+    response_class=FileResponse,
+    responses={200: CSV_ANSWER, 409: {"description": "not Complete"}, **GONE},
+)
+def report_csv(report_id: str, service: ServiceDependency) -> FileResponse:
+    """The report CSV (SPEC §8)."""
+    return csv_file(service, service.report(report_id))
+
+
+@router.get("/reports", response_model=list[Report])
+def list_reports(service: ServiceDependency) -> list[Report]:
+    """Every report, newest first, with its status (removed ones too)."""
+    return [report_answer(row) for row in service.inbox.reports()]

@@ -1,0 +1,161 @@
+"""The report worker: one thread that does all of the service's dbt work, in trigger order.
+
+dbt's in-process runner is not made for concurrent invocations, so one thread owns it: at
+start-up it compiles the staging models (the SQL that validates received rows), then it runs
+one report at a time. dbt stays imported and its parse cache warm in `<home>/work/`, because
+every report builds into the same database path there before its files move into the
+report's own folder.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from storemon.export import Inputs, export
+from storemon.project import run_dbt
+from storemon.service.inbox import SNAPSHOT_HOURS, SNAPSHOT_POLLS, SNAPSHOT_TIMEZONES, Inbox
+from storemon.service.validation import STAGING_MODELS, Validator, write_placeholder
+
+REPORT_CSV = "report.csv"
+REPORT_DB = "report.duckdb"
+
+
+@dataclass
+class ReportJob:
+    report_id: str
+    snapshot: duckdb.DuckDBPyConnection  # a transaction opened when the report was triggered
+    report_at: object  # the parsed as_of, or None for the latest poll
+    as_of: str | None
+    interpolation: str
+
+
+class ReportWorker:
+    def __init__(self, inbox: Inbox, home: Path, keep_reports: int) -> None:
+        self.inbox = inbox
+        self.home = home
+        self.keep_reports = keep_reports
+        self.work = home / "work"
+        self.jobs: queue.Queue[ReportJob | None] = queue.Queue()
+        self.ready = threading.Event()
+        self.startup_error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="storemon-reports", daemon=True)
+
+    def start(self, timeout: float = 300) -> None:
+        self.thread.start()
+        if not self.ready.wait(timeout) or self.startup_error:
+            raise RuntimeError(f"the report worker could not start: {self.startup_error}")
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+        self.thread.join(timeout=600)
+
+    def submit(self, job: ReportJob) -> None:
+        self.jobs.put(job)
+
+    def reports_folder(self, report_id: str) -> Path:
+        return self.home / "reports" / report_id
+
+    def _run(self) -> None:
+        try:
+            self.inbox.validator = self._compile_validation()
+        except BaseException as error:  # reported by start()
+            self.startup_error = error
+            return
+        finally:
+            self.ready.set()
+        while (job := self.jobs.get()) is not None:
+            self._report(job)
+
+    def _compile_validation(self) -> Validator:
+        placeholders = {name: self.work / "inputs" / f"{name}.parquet" for name in STAGING_MODELS}
+        for name, path in placeholders.items():
+            write_placeholder(path, name)
+        state = self.work / "report.dbt"
+        run_dbt(
+            ["compile", "--select", *STAGING_MODELS.values()],
+            state / "building.duckdb",
+            state,
+            {
+                "status_path": str(placeholders["store_status"]),
+                "hours_path": str(placeholders["menu_hours"]),
+                "timezones_path": str(placeholders["timezones"]),
+            },
+        )
+        return Validator.load(state / "target", placeholders, self.work / "scratch")
+
+    def _report(self, job: ReportJob) -> None:
+        started = time.monotonic()
+        folder = self.reports_folder(job.report_id)
+        self.inbox.update_report(job.report_id, started_at=_now())
+        try:
+            inputs = self._snapshot(job, folder / "inputs")
+            summary = export(
+                inputs,
+                self.work / REPORT_DB,
+                str(self.work / REPORT_CSV),
+                job.as_of,
+                job.interpolation,
+                strict=False,
+                verbose=False,
+            )
+            shutil.move(self.work / REPORT_DB, folder / REPORT_DB)
+            shutil.move(self.work / REPORT_CSV, folder / REPORT_CSV)
+        except Exception as error:  # the report fails; the service goes on
+            self.inbox.update_report(
+                job.report_id,
+                status="Failed",
+                error=str(error) or type(error).__name__,
+                finished_at=_now(),
+                seconds=time.monotonic() - started,
+            )
+            return
+        self.inbox.update_report(
+            job.report_id,
+            status="Complete",
+            report_at=summary.report_at,
+            stores=summary.stores,
+            rejected_rows=summary.rejected_rows,
+            finished_at=_now(),
+            seconds=time.monotonic() - started,
+        )
+        self._remove_old_reports()
+
+    def _snapshot(self, job: ReportJob, folder: Path) -> Inputs:
+        """Write what the report sees to Parquet files, inside the transaction that was opened
+        when it was triggered: exactly the data stored before that answer."""
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {name: folder / f"{name}.parquet" for name in STAGING_MODELS}
+        try:
+            for name, sql, parameters in (
+                ("store_status", SNAPSHOT_POLLS, [job.report_at]),
+                ("menu_hours", SNAPSHOT_HOURS, []),
+                ("timezones", SNAPSHOT_TIMEZONES, []),
+            ):
+                target = str(paths[name]).replace("'", "''")
+                job.snapshot.execute(f"copy ({sql}) to '{target}'", parameters)
+        finally:
+            job.snapshot.execute("rollback")
+            job.snapshot.close()
+        return Inputs(paths["store_status"], paths["menu_hours"], paths["timezones"])
+
+    def _remove_old_reports(self) -> None:
+        """Keep the files of the newest `keep_reports` reports; older ones keep their history
+        row only (and answer 410)."""
+        finished = [r for r in self.inbox.reports() if r["status"] != "Running"]
+        for old in finished[self.keep_reports :]:
+            if not old["files_removed"]:
+                shutil.rmtree(self.reports_folder(old["report_id"]), ignore_errors=True)
+                self.inbox.update_report(old["report_id"], files_removed=True)
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None)
