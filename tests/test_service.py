@@ -1,0 +1,330 @@
+"""`storemon serve`'s application in-process (FastAPI's TestClient): every endpoint of SPEC §10
+and every error it answers. One application (token set, a 1 MB upload limit, two reports kept)
+serves the whole module: starting one compiles the staging SQL with dbt."""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+import pytest
+from conftest import REPORT_HEADER, parse_report
+from fastapi.testclient import TestClient
+
+from storemon.service.app import create_app
+from storemon.service.core import Settings
+
+TOKEN = "s3cret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    settings = Settings(home, token=TOKEN, keep_reports=2, max_upload_mb=1)
+    with TestClient(create_app(settings), headers=AUTH) as client:
+        yield client
+
+
+def stored_polls(client, store: str) -> list[tuple]:
+    inbox = client.app.state.service.inbox
+    return (
+        inbox.cursor()
+        .execute(
+            "select store_id, polled_at::varchar, is_active from polls where store_id = $1"
+            " order by all",
+            [store],
+        )
+        .fetchall()
+    )
+
+
+def finished(client, report_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = client.get(f"/get_report/{report_id}")
+        assert answer.status_code == 200, answer.text
+        if answer.json()["status"] != "Running":
+            return answer.json()
+        time.sleep(0.2)
+    raise AssertionError(f"report {report_id} still running after {timeout} s")
+
+
+def test_health_needs_no_token(client):
+    answer = client.get("/health", headers={"Authorization": ""})
+    assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("header", ["", "Bearer wrong", f"Basic {TOKEN}", TOKEN])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/poll"), ("post", "/polls"), ("post", "/register_store"), ("post", "/upload"),
+     ("post", "/trigger_report"), ("get", "/get_report/0"), ("get", "/reports")],
+)  # fmt: skip
+def test_every_endpoint_but_health_wants_the_token(client, header, method, path):
+    answer = client.request(method, path, headers={"Authorization": header}, json={})
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == "Bearer"
+
+
+def test_poll_accepts_the_seeds_names_and_stores_a_retry_once(client):
+    poll = {"id": 7001, "status": "Active ", "utc_timestamp": "2024-01-22 12:09:39.388884 UTC"}
+    for _ in range(3):
+        answer = client.post("/poll", json=poll)
+        assert answer.status_code == 200 and answer.json() == {"stored": 1}
+    assert stored_polls(client, "7001") == [("7001", "2024-01-22 12:09:39.388884", True)]
+
+
+@pytest.mark.parametrize(
+    ("poll", "field", "reason"),
+    [
+        ({"store_id": " ", "status": "active", "timestamp_utc": "2024-01-01 00:00:00"},
+         "store_id", "empty store_id"),
+        ({"store_id": "7002", "status": "up", "timestamp_utc": "2024-01-01 00:00:00"},
+         "status", "unknown status"),
+        ({"store_id": "7002", "status": "active", "timestamp_utc": "2024-02-30 00:00:00"},
+         "timestamp_utc", "unparseable timestamp_utc"),
+    ],
+)  # fmt: skip
+def test_poll_with_an_invalid_value_is_422_and_stores_nothing(client, poll, field, reason):
+    answer = client.post("/poll", json=poll)
+    assert answer.status_code == 422
+    assert [(p["row"], p["field"], p["reason"]) for p in answer.json()["detail"]] == [
+        (1, field, reason)
+    ]
+    assert stored_polls(client, "7002") == []
+
+
+def test_poll_missing_a_field_is_422(client):
+    answer = client.post("/poll", json={"store_id": "7002", "status": "active"})
+    assert answer.status_code == 422
+    assert stored_polls(client, "7002") == []
+
+
+def test_polls_batch_is_all_or_nothing_and_names_the_row(client):
+    batch = [
+        {"store_id": "7003", "status": "active", "timestamp_utc": "2024-01-01T10:00:00Z"},
+        {"store_id": "7003", "status": "inactive", "timestamp_utc": "2024-01-01T10:00:00+0100"},
+        {"store_id": "7003", "status": "inactive", "timestamp_utc": "yesterday"},
+    ]
+    answer = client.post("/polls", json=batch)
+    assert answer.status_code == 422
+    assert [(p["row"], p["field"]) for p in answer.json()["detail"]] == [(3, "timestamp_utc")]
+    assert stored_polls(client, "7003") == []
+    answer = client.post("/polls", json=batch[:2])
+    assert answer.json() == {"stored": 2}
+    assert stored_polls(client, "7003") == [
+        ("7003", "2024-01-01 09:00:00", False),
+        ("7003", "2024-01-01 10:00:00", True),
+    ]
+
+
+def test_polls_as_csv_body(client):
+    body = "\ufeff timestamp_utc ,store_id,status\n2024-01-01 08:00:00,7004,inactive\n"
+    answer = client.post("/polls", content=body.encode(), headers={"Content-Type": "text/csv"})
+    assert answer.status_code == 200 and answer.json() == {"stored": 1}
+    bad = "store_id,status,timestamp_utc\n7005,active,2024-01-01 08:00:00\n,active,2024-01-01\n"
+    answer = client.post("/polls", content=bad.encode(), headers={"Content-Type": "text/csv"})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["row"] == 2
+    assert stored_polls(client, "7005") == []
+
+
+def test_polls_body_that_is_not_an_array_is_422(client):
+    answer = client.post("/polls", content=b'{"store_id": 1}')
+    assert answer.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("hours", "zone", "field", "reason"),
+    [
+        ([{"day": 7, "start_time_local": "09:00", "end_time_local": "10:00"}], None,
+         "day", "day not in 0-6"),
+        ([{"dayOfWeek": 1, "start_time_local": "25:00", "end_time_local": "10:00"}], None,
+         "start_time_local", "unparseable start_time_local"),
+        ([{"day": 1, "start_time_local": "09:00", "end_time_local": "noon"}], None,
+         "end_time_local", "unparseable end_time_local"),
+        ([], "Mars/Olympus", "timezone_str", "invalid timezone"),
+        ([], "PST", "timezone_str", "invalid timezone"),
+    ],
+)  # fmt: skip
+def test_register_store_with_an_invalid_value_is_422_and_stores_nothing(
+    client, hours, zone, field, reason
+):
+    registration = {"store_id": "7006", "business_hours": hours}
+    if zone:
+        registration["local_timezone"] = zone
+    answer = client.post("/register_store", json=registration)
+    assert answer.status_code == 422, answer.text
+    assert [(p["field"], p["reason"]) for p in answer.json()["detail"]] == [(field, reason)]
+    inbox = client.app.state.service.inbox.cursor()
+    assert inbox.execute("from business_hours where store_id = '7006'").fetchall() == []
+    assert inbox.execute("from timezones where store_id = '7006'").fetchall() == []
+
+
+def test_register_store_with_an_empty_id_is_422(client):
+    answer = client.post("/register_store", json={"id": "", "business_hours": []})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["reason"] == "empty store_id"
+
+
+def test_register_store_replaces_zone_and_hours(client):
+    inbox = client.app.state.service.inbox.cursor()
+    first = {
+        "id": "7007",
+        "local_timezone": "asia/kolkata",
+        "business_hours": [
+            {"dayOfWeek": 0, "start_time_local": "9:00", "end_time_local": "17:00"},
+            {"day": "1", "start_time_local": "22:00", "end_time_local": "02:00"},
+        ],
+    }
+    assert client.post("/register_store", json=first).json() == {"stored": 2}
+    second = {"store_id": "7007", "business_hours": [
+        {"day": 3, "start_time_local": "10:00", "end_time_local": "11:00"}]}  # fmt: skip
+    assert client.post("/register_store", json=second).json() == {"stored": 1}
+    hours = inbox.execute(
+        "select raw_day, raw_start_time_local from business_hours where store_id = '7007'"
+    ).fetchall()
+    assert hours == [("3", "10:00")]
+    # No zone given: the stored one is dropped, so the store uses the default zone.
+    assert inbox.execute("from timezones where store_id = '7007'").fetchall() == []
+
+
+def test_upload_counts_rejected_rows_with_their_reasons(client):
+    status = (
+        b"store_id,status,timestamp_utc\n7008,active,2024-01-01 00:00:00 UTC\n"
+        b"7008,maybe,2024-01-01 01:00:00 UTC\n,active,2024-01-01 02:00:00 UTC\n"
+    )
+    hours = b"store_id,dayOfWeek,start_time_local,end_time_local\n7008,8,09:00,10:00\n7008,2,9,10\n"
+    zones = b"store_id,timezone_str\n7008,UTC\n7008,Europe/London\n7009,Nowhere\n"
+    answer = client.post(
+        "/upload",
+        files={
+            "store_status": ("polls.csv", status),
+            "menu_hours": ("hours.csv", hours),
+            "timezones": ("zones.csv", zones),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    files = answer.json()
+    assert {k: (v["rows_read"], v["stored"], v["rejected"]) for k, v in files.items()} == {
+        "store_status": (3, 1, 2),
+        "menu_hours": (2, 0, 2),
+        "timezones": (3, 1, 2),
+    }
+    reasons = {k: [(p["row"], p["reason"]) for p in v["first_rejected"]] for k, v in files.items()}
+    assert reasons == {
+        "store_status": [(2, "unknown status"), (3, "empty store_id")],
+        "menu_hours": [(1, "day not in 0-6"), (2, "unparseable start_time_local")],
+        "timezones": [(1, "superseded"), (3, "invalid timezone")],
+    }
+    zone = client.app.state.service.inbox.cursor().execute(
+        "select raw_timezone_str from timezones where store_id = '7008'"
+    )
+    assert zone.fetchall() == [("Europe/London",)]
+
+
+def test_upload_reads_parquet(client, tmp_path):
+    path = tmp_path / "polls.parquet"
+    duckdb.sql(
+        "copy (select '7010' as store_id, 'inactive' as status,"
+        f" '2024-01-01 05:00:00' as timestamp_utc) to '{path}'"
+    )
+    answer = client.post("/upload", files={"store_status": ("p.parquet", path.read_bytes())})
+    assert answer.json()["store_status"]["stored"] == 1
+    assert stored_polls(client, "7010") == [("7010", "2024-01-01 05:00:00", False)]
+
+
+def test_upload_without_a_required_column_names_it(client):
+    answer = client.post("/upload", files={"timezones": ("z.csv", b"store_id,zone\n1,UTC\n")})
+    assert answer.status_code == 422
+    assert "timezone_str" in answer.json()["detail"]
+
+
+def test_body_over_the_upload_limit_is_413(client):
+    big = b"store_id,status,timestamp_utc\n" + b"1,active,2024-01-01 00:00:00\n" * 40_000
+    answer = client.post("/upload", files={"store_status": ("big.csv", big)})
+    assert answer.status_code == 413
+    answer = client.post("/polls", content=big, headers={"Content-Type": "text/csv"})
+    assert answer.status_code == 413
+    assert stored_polls(client, "1") == []
+
+
+def test_report_flow_json_csv_and_history(client):
+    client.post("/register_store", json={"store_id": "7011", "timezone_str": "UTC"})
+    client.post("/poll", json={"store_id": "7011", "status": "active",
+                               "timestamp_utc": "2024-01-22 12:00:00"})  # fmt: skip
+    answer = client.post("/trigger_report", json={"as_of": "2024-01-22T13:00:00Z"})
+    assert answer.status_code == 200
+    report_id = answer.json()["report_id"]
+    report = finished(client, report_id)
+    assert report["status"] == "Complete", report
+    assert report["url"] == f"/reports/{report_id}/report.csv"
+    assert report["as_of"] == "2024-01-22T13:00:00"
+    assert report["stores"] >= 1 and report["rejected_rows"] == 0
+    as_csv = client.get(f"/get_report/{report_id}", headers={"Accept": "text/csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = parse_report(as_csv.text)
+    # 24/7 in UTC, one active poll: up for the whole of each window.
+    assert rows["7011"] == ("60.00", "24.00", "168.00", "0.00", "0.00", "0.00")
+    assert as_csv.text.splitlines()[0] == REPORT_HEADER
+    assert client.get(report["url"]).text == as_csv.text
+    assert client.get("/get_report", params={"report_id": report_id}).json() == report
+    assert client.get("/reports").json()[0]["report_id"] == report_id
+
+
+def test_trigger_with_previous_and_no_body(client):
+    assert finished(client, client.post("/trigger_report").json()["report_id"])["status"] == (
+        "Complete"
+    )
+    answer = client.post("/trigger_report", json={"interpolation": "previous"})
+    assert finished(client, answer.json()["report_id"])["interpolation"] == "previous"
+
+
+@pytest.mark.parametrize("body", [{"as_of": "soon"}, {"interpolation": "linear"}])
+def test_trigger_with_a_bad_value_is_422(client, body):
+    assert client.post("/trigger_report", json=body).status_code == 422
+
+
+@pytest.mark.parametrize("report_id", ["0" * 32, "not-an-id", "../../inbox.duckdb"])
+def test_unknown_report_is_404(client, report_id):
+    assert client.get(f"/get_report/{report_id}").status_code == 404
+    assert client.get("/get_report", params={"report_id": report_id}).status_code == 404
+    assert client.get(f"/reports/{report_id}/report.csv").status_code == 404
+
+
+def test_reports_beyond_keep_reports_answer_410_but_stay_in_the_history(client):
+    ids = [client.post("/trigger_report").json()["report_id"] for _ in range(3)]
+    for report_id in ids:
+        finished(client, report_id)
+    history = {r["report_id"]: r for r in client.get("/reports").json()}
+    assert set(ids) <= set(history)
+    # keep_reports = 2: only the two newest keep their files.
+    assert client.get(f"/get_report/{ids[0]}").status_code == 410
+    assert client.get(f"/reports/{ids[0]}/report.csv").status_code == 410
+    assert client.get(f"/get_report/{ids[2]}").status_code == 200
+
+
+def test_openapi_documents_every_endpoint_with_models(client):
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path in ["/poll", "/polls", "/register_store", "/upload", "/trigger_report",
+                 "/get_report/{report_id}", "/get_report", "/reports/{report_id}/report.csv",
+                 "/reports", "/health"]:  # fmt: skip
+        assert path in paths, path
+    assert {"Poll", "StoreRegistration", "Report", "Stored", "UploadedFile"} <= set(
+        spec["components"]["schemas"]
+    )
+    assert "text/csv" in paths["/polls"]["post"]["requestBody"]["content"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_report_csv_of_a_running_report_is_409(client):
+    service = client.app.state.service
+    report_id = "f" * 32
+    service.inbox.add_report(report_id, None, "nearest")
+    try:
+        assert client.get(f"/reports/{report_id}/report.csv").status_code == 409
+        assert client.get(f"/get_report/{report_id}").json()["status"] == "Running"
+    finally:
+        service.inbox.update_report(report_id, status="Failed", error="test")
