@@ -328,3 +328,54 @@ def test_report_csv_of_a_running_report_is_409(client):
         assert client.get(f"/get_report/{report_id}").json()["status"] == "Running"
     finally:
         service.inbox.update_report(report_id, status="Failed", error="test")
+
+
+def test_a_report_reads_one_week_of_many_and_equals_the_export_of_all(client, tmp_path):
+    """Eight weeks of polls stored: the report's snapshot holds the week, the last poll before
+    it and one poll of a store seen only after the report time, and its CSV is the export of
+    every row."""
+    from datetime import datetime, timedelta
+
+    from click.testing import CliRunner
+    from conftest import write_inputs
+
+    from storemon.cli import cli
+
+    start, polls = datetime(2024, 3, 1), []
+    for hour in range(8 * 7 * 24):
+        for store in ("w1", "w2"):
+            status = "active" if (hour // (5 if store == "w1" else 9)) % 2 else "inactive"
+            polls.append((store, status, f"{start + timedelta(hours=hour, minutes=13)}"))
+    polls += [("only-old", "active", "2024-03-02 00:00:00"),
+              ("only-later", "inactive", "2024-05-01 00:00:00")]  # fmt: skip
+    hours = [("w1", day, "08:00", "20:00") for day in range(7)] + [("w2", 6, "23:00", "01:00")]
+    zones = [("w1", "America/New_York"), ("w2", "Europe/London")]
+    rows = [dict(zip(("store_id", "status", "timestamp_utc"), row, strict=True)) for row in polls]
+    assert client.post("/polls", json=rows).json() == {"stored": len(polls)}
+    for store in ("w1", "w2"):
+        client.post("/register_store", json={
+            "store_id": store, "timezone_str": dict(zones)[store],
+            "business_hours": [{"day": d, "start_time_local": s, "end_time_local": e}
+                               for shop, d, s, e in hours if shop == store]})  # fmt: skip
+    as_of = "2024-04-10T12:00:00Z"  # in the sixth week; US and UK clocks have changed
+    report = finished(client, client.post("/trigger_report", json={"as_of": as_of}).json()[
+        "report_id"])  # fmt: skip
+    inputs = client.app.state.service.worker.reports_folder(report["report_id"]) / "inputs"
+    snapshot = duckdb.sql(
+        f"select store_id, count(*) from read_parquet('{inputs / 'store_status.parquet'}')"
+        " where store_id in ('w1', 'w2', 'only-old', 'only-later') group by all order by all"
+    ).fetchall()
+    # 168 hourly polls in the week and the one before it, per store; one each of the others.
+    assert snapshot == [("only-later", 1), ("only-old", 1), ("w1", 169), ("w2", 169)]
+
+    data = write_inputs(tmp_path / "files", polls, hours, zones)
+    exported = CliRunner().invoke(
+        cli, ["export", "--data", str(data), "--as-of", as_of, "--out", "-",
+              "--db", str(tmp_path / "e.duckdb")],
+    )  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    served = parse_report(client.get(report["url"]).text)
+    expected = parse_report(exported.stdout)
+    for store in ("w1", "w2", "only-old", "only-later"):
+        assert served[store] == expected[store], store
+    assert served["only-later"] == ("",) * 6 and served["only-old"] != ("",) * 6
