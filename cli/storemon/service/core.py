@@ -7,15 +7,17 @@ import fcntl
 import re
 import secrets
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from fastapi import Header, HTTPException, Request
 
+from storemon.service.batcher import PollBatcher
 from storemon.service.inbox import Inbox, InvalidRows
 from storemon.service.schemas import StoreRegistration, UploadedFile
-from storemon.service.validation import file_to_parquet
+from storemon.service.validation import file_to_table
 from storemon.service.worker import ReportJob, ReportWorker
 
 REPORT_ID = re.compile(r"[0-9a-f]{32}")
@@ -58,11 +60,14 @@ class Service:
         self.inbox = Inbox(self.home / "inbox.duckdb")
         self.inbox.fail_interrupted()
         self.worker = ReportWorker(self.inbox, self.home, settings.keep_reports)
+        self.batcher = PollBatcher(self.inbox)
 
     def start(self) -> None:
         self.worker.start()
+        self.batcher.start()
 
     def close(self) -> None:
+        self.batcher.stop()
         self.worker.stop()
         self.inbox.close()
         self.lock.close()
@@ -76,69 +81,51 @@ class Service:
 
     # ------------------------------------------------------------------ ingestion
     def store_polls(self, polls: list[dict]) -> int:
-        cursor = self.inbox.cursor()
-        staged, parquet = self.inbox.stage_rows(cursor, "store_status", polls)
-        try:
-            return self.inbox.add_polls(cursor, staged)
-        finally:
-            parquet.unlink(missing_ok=True)
+        return self.batcher.store(polls)
 
     def store_polls_csv(self, body: bytes) -> int:
         """A CSV batch: all or nothing, like a JSON one."""
-        source, parquet = self.scratch_path(".csv"), self.scratch_path(".parquet")
+        source = self.scratch_path(".csv")
         try:
             source.write_bytes(body)
-            cursor = self.inbox.cursor()
-            file_to_parquet(cursor, "store_status", source, parquet, "the CSV body")
-            staged = self.inbox.stage(cursor, "store_status", parquet)
-            if staged.rejected:
-                raise InvalidRows(staged.first_rejected)
-            return self.inbox.add_polls(cursor, staged)
+            with closing(self.inbox.cursor()) as cursor:
+                file_to_table(cursor, "store_status", source, "request_csv", "the CSV body")
+                staged = self.inbox.stage(cursor, "store_status", "request_csv")
+                if staged.rejected:
+                    raise InvalidRows(staged.first_rejected)
+                return self.inbox.add_polls(cursor, staged)
         finally:
             source.unlink(missing_ok=True)
-            parquet.unlink(missing_ok=True)
 
     def register_store(self, registration: StoreRegistration) -> int:
-        cursor = self.inbox.cursor()
         store = {"store_id": registration.store_id}
         hours = [{**store, **row.model_dump()} for row in registration.business_hours]
         # The store's id is checked as part of a zone row even when no zone is given (then
         # the stored zone is dropped: the store uses the default one).
         zone = {**store, "timezone_str": registration.timezone_str or "UTC"}
-        staged_zone, zone_file = self.inbox.stage_rows(cursor, "timezones", [zone])
-        try:
-            staged_hours, hours_file = self.inbox.stage_rows(cursor, "menu_hours", hours)
-        except InvalidRows:
-            zone_file.unlink(missing_ok=True)
-            raise
-        try:
-            store_id = cursor.execute(f"select store_id from ({staged_zone.sql})").fetchone()[0]
+        with closing(self.inbox.cursor()) as cursor:
+            staged_zone = self.inbox.stage_rows(cursor, "timezones", [zone])
+            staged_hours = self.inbox.stage_rows(cursor, "menu_hours", hours)
+            store_id = cursor.execute(f"select store_id from {staged_zone.staged}").fetchone()[0]
             given_zone = staged_zone if registration.timezone_str is not None else None
             return self.inbox.register(cursor, store_id, staged_hours, given_zone)
-        finally:
-            zone_file.unlink(missing_ok=True)
-            hours_file.unlink(missing_ok=True)
 
     def store_file(self, input_name: str, source: Path, label: str) -> UploadedFile:
-        parquet = self.scratch_path(".parquet")
-        try:
-            cursor = self.inbox.cursor()
-            file_to_parquet(cursor, input_name, source, parquet, label)
-            staged = self.inbox.stage(cursor, input_name, parquet)
-            store = {
-                "store_status": self.inbox.add_polls,
-                "menu_hours": self.inbox.replace_hours,
-                "timezones": self.inbox.replace_timezones,
-            }[input_name]
+        store = {
+            "store_status": self.inbox.add_polls,
+            "menu_hours": self.inbox.replace_hours,
+            "timezones": self.inbox.replace_timezones,
+        }[input_name]
+        with closing(self.inbox.cursor()) as cursor:
+            file_to_table(cursor, input_name, source, "upload", label)
+            staged = self.inbox.stage(cursor, input_name, "upload")
             stored = store(cursor, staged)
-            return UploadedFile(
-                rows_read=staged.read,
-                stored=stored,
-                rejected=staged.read - stored,
-                first_rejected=staged.first_rejected,
-            )
-        finally:
-            parquet.unlink(missing_ok=True)
+        return UploadedFile(
+            rows_read=staged.read,
+            stored=stored,
+            rejected=staged.read - stored,
+            first_rejected=staged.first_rejected,
+        )
 
     # ------------------------------------------------------------------ reports
     def trigger_report(self, as_of: str | None, interpolation: str) -> str:
@@ -155,18 +142,14 @@ class Service:
 
     def _parse_as_of(self, as_of: str):
         """The report time, parsed by the staging SQL as a poll's timestamp would be."""
-        cursor = self.inbox.cursor()
         row = {"store_id": "as_of", "status": "active", "timestamp_utc": as_of}
-        try:
-            staged, parquet = self.inbox.stage_rows(cursor, "store_status", [row])
-        except InvalidRows:
-            raise InvalidRows(
-                [{"row": 1, "field": "as_of", "reason": "unparseable as_of", "values": as_of}]
-            ) from None
-        try:
-            return cursor.execute(f"select polled_at from ({staged.sql})").fetchone()[0]
-        finally:
-            parquet.unlink(missing_ok=True)
+        with closing(self.inbox.cursor()) as cursor:
+            try:
+                staged = self.inbox.stage_rows(cursor, "store_status", [row])
+            except InvalidRows:
+                problem = {"row": 1, "field": "as_of", "reason": "unparseable as_of"}
+                raise InvalidRows([{**problem, "values": as_of}]) from None
+            return cursor.execute(f"select polled_at from {staged.staged}").fetchone()[0]
 
     def report(self, report_id: str) -> dict:
         """The history row of a report; 404 when unknown, 410 when its files were removed."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from storemon.service.validation import REASON_FIELDS, Validator, rows_to_parquet
+from storemon.service.validation import REASON_FIELDS, Validator, rows_to_table
 
 SCHEMA = """
 create table if not exists polls (
@@ -118,13 +118,24 @@ class InvalidRows(Exception):
 
 @dataclass
 class Staged:
-    """A batch after staging: the SQL of its staged rows and what it read and rejected."""
+    """A batch after staging: temporary tables of its rows as received (`raw`, numbered by
+    `file_row_number`) and as the staging SQL made them (`staged`), and what it read and
+    rejected."""
 
-    sql: str
-    parquet: Path
+    raw: str
+    staged: str
     read: int
     rejected: int
     first_rejected: list[dict]
+
+    @property
+    def accepted(self) -> str:
+        """The accepted rows: staged values beside the raw text they came from."""
+        return (
+            f"{self.staged} as stg inner join {self.raw} as raw"
+            " on stg.source_row_number = raw.file_row_number + 1"
+            " where stg.rejection_reason is null"
+        )
 
 
 class Inbox:
@@ -145,37 +156,36 @@ class Inbox:
         return cursor
 
     # ------------------------------------------------------------------ staging
-    def stage(
-        self, cursor: duckdb.DuckDBPyConnection, input_name: str, parquet: Path, keep: int = 10
-    ) -> Staged:
-        """Stage `parquet` (the input's columns, as text) with the staging model's SQL."""
+    def stage(self, cursor, input_name: str, raw: str, keep: int | None = 10) -> Staged:
+        """Stage the rows of temporary table `raw` with the staging model's SQL, once; keep
+        the first `keep` rejected rows (None: all)."""
         assert self.validator is not None, "the service is not ready"
-        sql = self.validator.staged(input_name, parquet)
+        staged = f"{raw}_staged"
+        sql = self.validator.staged(input_name, raw)
+        cursor.execute(f"create or replace temp table {staged} as {sql}")
         read, rejected = cursor.execute(
-            f"select count(*), count(rejection_reason) from ({sql})"
+            f"select count(*), count(rejection_reason) from {staged}"
         ).fetchone()
         first = cursor.execute(
-            f"select source_row_number, rejection_reason, raw_values from ({sql})"
-            " where rejection_reason is not null order by source_row_number limit $1",
-            [keep],
+            f"select source_row_number, rejection_reason, raw_values from {staged}"
+            " where rejection_reason is not null order by source_row_number"
+            + ("" if keep is None else f" limit {int(keep)}")
         ).fetchall()
         problems = [
-            {"row": row, "field": REASON_FIELDS.get(reason), "reason": reason, "values": raw}
-            for row, reason, raw in first
+            {"row": row, "field": REASON_FIELDS.get(reason), "reason": reason, "values": values}
+            for row, reason, values in first
         ]
-        return Staged(sql, parquet, read, rejected, problems)
+        return Staged(raw, staged, read, rejected, problems)
 
-    def stage_rows(self, cursor, input_name: str, rows: list[dict]) -> tuple[Staged, Path]:
+    def stage_rows(self, cursor, input_name: str, rows: list[dict]) -> Staged:
         """Stage request rows; raise InvalidRows (nothing stored) when any is rejected."""
-        assert self.validator is not None, "the service is not ready"
-        parquet = self.validator.scratch_file()
-        rows_to_parquet(cursor, input_name, rows, parquet)
-        staged = self.stage(cursor, input_name, parquet)
+        raw = f"request_{input_name}"
+        rows_to_table(cursor, input_name, rows, raw)
+        staged = self.stage(cursor, input_name, raw)
         invalid = [p for p in staged.first_rejected if p["reason"] != "superseded"]
         if invalid:
-            parquet.unlink(missing_ok=True)
             raise InvalidRows(invalid)
-        return staged, parquet
+        return staged
 
     # ------------------------------------------------------------------ ingestion
     @contextmanager
@@ -200,10 +210,7 @@ class Inbox:
                 select
                     stg.store_id, stg.polled_at, stg.is_active,
                     raw.store_id, raw.status, raw.timestamp_utc, now()::timestamp
-                from ({staged.sql}) as stg
-                inner join ({self._raw(staged)}) as raw
-                    on stg.source_row_number = raw.row_number
-                where stg.rejection_reason is null
+                from {staged.accepted}
                 on conflict do nothing
                 """
             )
@@ -233,9 +240,7 @@ class Inbox:
         accepted = f"""
             select stg.store_id, raw.store_id, raw."day", raw.start_time_local,
                 raw.end_time_local, now()::timestamp
-            from ({staged.sql}) as stg
-            inner join ({self._raw(staged)}) as raw on stg.source_row_number = raw.row_number
-            where stg.rejection_reason is null
+            from {staged.accepted}
         """
         cursor.execute(f"create or replace temp table accepted_hours as {accepted}")
         cursor.execute(
@@ -255,21 +260,9 @@ class Inbox:
                 f"""
                 insert or replace into timezones
                 select stg.store_id, raw.store_id, raw.timezone_str, now()::timestamp
-                from ({staged.sql}) as stg
-                inner join ({self._raw(staged)}) as raw
-                    on stg.source_row_number = raw.row_number
-                where stg.rejection_reason is null
+                from {staged.accepted}
                 """
             )
-
-    @staticmethod
-    def _raw(staged: Staged) -> str:
-        """The staged file's rows as received, numbered as staging numbers them."""
-        path = str(staged.parquet).replace("'", "''")
-        return (
-            "select *, file_row_number + 1 as row_number"
-            f" from read_parquet('{path}', file_row_number = true)"
-        )
 
     # ------------------------------------------------------------------ reports
     def add_report(self, report_id: str, as_of: str | None, interpolation: str) -> None:

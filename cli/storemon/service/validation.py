@@ -2,16 +2,16 @@
 path can never disagree about what a valid row is.
 
 At start-up the worker compiles the three staging models with dbt, each reading a Parquet file
-at a fixed placeholder path; a request's rows are written to a Parquet file of their own and
-the compiled SQL is pointed at it. What comes back is exactly what `stg_*` would hold: the
-parsed values and a `rejection_reason` per row.
+at a fixed placeholder path; a request's rows are loaded into a temporary table of the same
+columns (and `file_row_number`), and the compiled SQL reads that table instead of the file.
+What comes back is exactly what `stg_*` would hold: the parsed values and a
+`rejection_reason` per row.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,50 +58,49 @@ def write_placeholder(path: Path, input_name: str) -> None:
 
 @dataclass
 class Validator:
-    """The compiled staging SQL of each input, and the placeholder path it reads."""
+    """The compiled staging SQL of each input, with the scan of its placeholder file."""
 
     compiled: dict[str, str]
-    placeholders: dict[str, Path]
-    scratch: Path
+    scans: dict[str, str]
 
     @classmethod
-    def load(cls, target: Path, placeholders: dict[str, Path], scratch: Path) -> Validator:
+    def load(cls, target: Path, placeholders: dict[str, Path]) -> Validator:
         folder = target / "compiled" / "storemon" / "models" / "staging"
-        compiled = {
-            name: (folder / f"{model}.sql").read_text() for name, model in STAGING_MODELS.items()
-        }
-        for name, sql in compiled.items():
-            if f"'{_quoted(placeholders[name])}'" not in sql:
-                raise RuntimeError(f"compiled {STAGING_MODELS[name]} does not read its placeholder")
-        scratch.mkdir(parents=True, exist_ok=True)
-        return cls(compiled, placeholders, scratch)
+        compiled, scans = {}, {}
+        for name, model in STAGING_MODELS.items():
+            compiled[name] = (folder / f"{model}.sql").read_text()
+            scans[name] = f"read_parquet('{_quoted(placeholders[name])}', file_row_number = true)"
+            if compiled[name].count(scans[name]) != 1:
+                raise RuntimeError(f"compiled {model} does not read its placeholder once")
+        return cls(compiled, scans)
 
-    def staged(self, input_name: str, parquet: Path) -> str:
-        """SQL for the staging model of `input_name` over the rows of `parquet`."""
-        placeholder = f"'{_quoted(self.placeholders[input_name])}'"
-        return self.compiled[input_name].replace(placeholder, f"'{_quoted(parquet)}'")
-
-    def scratch_file(self) -> Path:
-        return self.scratch / f"{uuid.uuid4().hex}.parquet"
+    def staged(self, input_name: str, table: str) -> str:
+        """SQL for the staging model of `input_name` over the rows of temporary `table`."""
+        return self.compiled[input_name].replace(self.scans[input_name], table)
 
 
-def rows_to_parquet(
-    connection: duckdb.DuckDBPyConnection, input_name: str, rows: list[dict], path: Path
+def rows_to_table(
+    connection: duckdb.DuckDBPyConnection, input_name: str, rows: list[dict], table: str
 ) -> None:
-    """Request rows (dicts of text) as a Parquet file of the input's columns, in order."""
+    """Request rows (dicts of text) as a temporary table of the input's columns, numbered."""
     names = columns_of(input_name)
     selects = ", ".join(f'unnest(${i + 1}::varchar[]) as "{name}"' for i, name in enumerate(names))
     values = [[row.get(name) for row in rows] for name in names]
-    connection.execute(f"copy (select {selects}) to '{_quoted(path)}'", values)
+    connection.execute(
+        f"create or replace temp table {table} as select {selects},"
+        f" unnest(range({len(rows)})) as file_row_number",
+        values,
+    )
 
 
-def file_to_parquet(
-    connection: duckdb.DuckDBPyConnection, input_name: str, source: Path, path: Path, label: str
+def file_to_table(
+    connection: duckdb.DuckDBPyConnection, input_name: str, source: Path, table: str, label: str
 ) -> None:
     """A CSV or Parquet file of one input (SPEC §1: any column order, trimmed header names, a
-    byte-order mark ignored, `dayOfWeek` for `day`) as a Parquet file of the input's columns in
-    file order. `label` names the file in errors."""
-    is_parquet = source.read_bytes()[:4] == b"PAR1"
+    byte-order mark ignored, `dayOfWeek` for `day`) as a temporary table of the input's
+    columns, numbered in file order. `label` names the file in errors."""
+    with source.open("rb") as handle:
+        is_parquet = handle.read(4) == b"PAR1"
     if is_parquet:
         described = connection.execute(f"describe select * from read_parquet('{_quoted(source)}')")
         header = [row[0].strip() for row in described.fetchall()]
@@ -117,17 +116,22 @@ def file_to_parquet(
         chosen.append((names[0], header.index(found), found))
     if is_parquet:
         selects = ", ".join(f'"{found}"::varchar as "{name}"' for name, _, found in chosen)
-        scan = f"read_parquet('{_quoted(source)}')"
+        scan = f"read_parquet('{_quoted(source)}', file_row_number = true)"
+        number = "file_row_number"
     else:
         selects = ", ".join(f'column{index} as "{name}"' for name, index, _ in chosen)
         types = ", ".join(f"'column{i}': 'VARCHAR'" for i in range(len(header)))
         scan = (
             f"read_csv('{_quoted(source)}', header = true, auto_detect = false, delim = ',',"
             f" quote = '\"', escape = '\"', null_padding = true, strict_mode = false,"
-            f" columns = {{{types}}})"
+            f" columns = {{{types}}}) with ordinality"
         )
+        number = "ordinality - 1"
     try:
-        connection.execute(f"copy (select {selects} from {scan}) to '{_quoted(path)}'")
+        connection.execute(
+            f"create or replace temp table {table} as"
+            f" select {selects}, {number} as file_row_number from {scan}"
+        )
     except duckdb.Error as error:
         raise InputShapeError(f"cannot read {label}: {str(error).splitlines()[0]}") from None
 

@@ -14,6 +14,7 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -88,7 +89,7 @@ class ReportWorker:
                 "timezones_path": str(placeholders["timezones"]),
             },
         )
-        return Validator.load(state / "target", placeholders, self.work / "scratch")
+        return Validator.load(state / "target", placeholders)
 
     def _report(self, job: ReportJob) -> None:
         started = time.monotonic()
@@ -116,6 +117,8 @@ class ReportWorker:
                 seconds=time.monotonic() - started,
             )
             return
+        # Old reports go first, so that a client that sees this one complete sees them gone.
+        self._remove_old_reports(newest=job.report_id)
         self.inbox.update_report(
             job.report_id,
             status="Complete",
@@ -125,7 +128,6 @@ class ReportWorker:
             finished_at=_now(),
             seconds=time.monotonic() - started,
         )
-        self._remove_old_reports()
 
     def _snapshot(self, job: ReportJob, folder: Path) -> Inputs:
         """Write what the report sees to Parquet files, inside the transaction that was opened
@@ -145,17 +147,17 @@ class ReportWorker:
             job.snapshot.close()
         return Inputs(paths["store_status"], paths["menu_hours"], paths["timezones"])
 
-    def _remove_old_reports(self) -> None:
-        """Keep the files of the newest `keep_reports` reports; older ones keep their history
-        row only (and answer 410)."""
-        finished = [r for r in self.inbox.reports() if r["status"] != "Running"]
-        for old in finished[self.keep_reports :]:
+    def _remove_old_reports(self, newest: str) -> None:
+        """Keep the files of the newest `keep_reports` finished reports, `newest` (about to
+        complete) counted; older ones keep their history row only (and answer 410)."""
+        finished = [
+            r for r in self.inbox.reports() if r["status"] != "Running" and r["report_id"] != newest
+        ]
+        for old in finished[self.keep_reports - 1 :]:
             if not old["files_removed"]:
                 shutil.rmtree(self.reports_folder(old["report_id"]), ignore_errors=True)
                 self.inbox.update_report(old["report_id"], files_removed=True)
 
 
-def _now():
-    from datetime import UTC, datetime
-
+def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
