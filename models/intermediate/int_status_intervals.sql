@@ -9,8 +9,6 @@
     {{ exceptions.raise_compiler_error(
         "interpolation must be nearest or previous, got '" ~ interpolation ~ "'") }}
 {%- endif %}
-{# A table: the one pass over every poll that the report needs, read by two models. #}
-{{ config(materialized='table') }}
 with
 
 int_polls_deduplicated as (
@@ -21,23 +19,29 @@ int_report_clock as (
     select * from {{ ref('int_report_clock') }}
 ),
 
-with_neighbours as (
+int_stores as (
     select
         store_id,
+        store_key
+    from {{ ref('int_stores') }}
+),
+
+with_neighbours as (
+    select
+        store_key,
         is_active,
         polled_at,
         lag(polled_at) over by_time as previous_polled_at,
         lag(is_active) over by_time as previous_is_active
     from int_polls_deduplicated
-    window by_time as (partition by store_id order by polled_at)
+    window by_time as (partition by store_key order by polled_at)
 ),
-
 
 {# Where a poll's interval begins; NULL for the first poll (no limit backwards). Only polls that
     change the status begin a run, so the others are dropped here. #}
 run_starts as (
     select
-        store_id,
+        store_key,
         is_active,
         {%- if interpolation == 'nearest' %}
         make_timestamp((epoch_us(previous_polled_at) + epoch_us(polled_at)) // 2)
@@ -50,18 +54,18 @@ run_starts as (
 
 runs as (
     select
-        store_id,
+        store_key,
         is_active,
         status_from_at,
         lead(status_from_at) over (
-            partition by store_id order by status_from_at nulls first
+            partition by store_key order by status_from_at nulls first
         ) as status_to_at
     from run_starts
 ),
 
 clipped as (
     select
-        runs.store_id,
+        int_stores.store_id,
         runs.is_active,
         greatest(
             coalesce(runs.status_from_at, int_report_clock.last_week_start_at),
@@ -72,6 +76,7 @@ clipped as (
             int_report_clock.report_at
         ) as status_to_at
     from runs
+    inner join int_stores on runs.store_key = int_stores.store_key
     cross join int_report_clock
 ),
 
