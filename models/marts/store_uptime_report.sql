@@ -19,37 +19,19 @@ int_report_clock as (
     select * from {{ ref('int_report_clock') }}
 ),
 
-report_windows as (
-    select
-        'last_hour' as window_name,
-        last_hour_start_at as window_start_at,
-        report_at as window_end_at
-    from int_report_clock
-    union all
-    select
-        'last_day' as window_name,
-        last_day_start_at as window_start_at,
-        report_at as window_end_at
-    from int_report_clock
-    union all
-    select
-        'last_week' as window_name,
-        last_week_start_at as window_start_at,
-        report_at as window_end_at
-    from int_report_clock
-),
-
+{# Each interval's overlap with the three windows, in one pass (no row per window). #}
 window_overlaps as (
     select
         int_open_status_intervals.store_id,
         int_open_status_intervals.is_active,
-        report_windows.window_name,
+    {% for window_name in ['last_hour', 'last_day', 'last_week'] -%}
         {{ overlap_microseconds(
-            ['int_open_status_intervals.from_at', 'report_windows.window_start_at'],
-            ['int_open_status_intervals.to_at', 'report_windows.window_end_at'],
-        ) }} as overlap_microseconds
+            ['int_open_status_intervals.from_at', 'int_report_clock.' ~ window_name ~ '_start_at'],
+            ['int_open_status_intervals.to_at', 'int_report_clock.report_at'],
+        ) }} as {{ window_name }}_microseconds{{ "," if not loop.last }}
+    {% endfor %}
     from int_open_status_intervals
-    cross join report_windows
+    cross join int_report_clock
 ),
 
 {# Sums of whole microseconds, divided once: exact, and the same in any order (a sum of
@@ -57,24 +39,12 @@ window_overlaps as (
 durations as (
     select
         store_id,
-        sum(overlap_microseconds) filter (
-            where is_active and window_name = 'last_hour'
-        ) / 60e6 as uptime_last_hour,
-        sum(overlap_microseconds) filter (
-            where is_active and window_name = 'last_day'
-        ) / 3600e6 as uptime_last_day,
-        sum(overlap_microseconds) filter (
-            where is_active and window_name = 'last_week'
-        ) / 3600e6 as uptime_last_week,
-        sum(overlap_microseconds) filter (
-            where not is_active and window_name = 'last_hour'
-        ) / 60e6 as downtime_last_hour,
-        sum(overlap_microseconds) filter (
-            where not is_active and window_name = 'last_day'
-        ) / 3600e6 as downtime_last_day,
-        sum(overlap_microseconds) filter (
-            where not is_active and window_name = 'last_week'
-        ) / 3600e6 as downtime_last_week
+        sum(last_hour_microseconds) filter (where is_active) / 60e6 as uptime_last_hour,
+        sum(last_day_microseconds) filter (where is_active) / 3600e6 as uptime_last_day,
+        sum(last_week_microseconds) filter (where is_active) / 3600e6 as uptime_last_week,
+        sum(last_hour_microseconds) filter (where not is_active) / 60e6 as downtime_last_hour,
+        sum(last_day_microseconds) filter (where not is_active) / 3600e6 as downtime_last_day,
+        sum(last_week_microseconds) filter (where not is_active) / 3600e6 as downtime_last_week
     from window_overlaps
     group by store_id
 ),
