@@ -143,7 +143,7 @@ def last_poll(data: Path) -> str:
 
     found = duckdb.sql(
         f"select max(timestamp_utc) from read_csv('{data / 'store_status.csv'}', all_varchar=true)"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return found.replace(" UTC", "Z").replace(" ", "T")
 
 
