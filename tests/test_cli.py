@@ -15,6 +15,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import click
+import duckdb
 import pytest
 from click.testing import CliRunner
 from conftest import REPORT_HEADER, parse_report, query, write_csv, write_inputs
@@ -335,3 +336,49 @@ def test_second_in_process_run_uses_its_own_default_database(tmp_path, monkeypat
         assert result.exit_code == 0, result.output
         assert (tmp_path / folder / "report.csv").is_file()
         assert (tmp_path / folder / "storemon.duckdb").is_file(), os.listdir(tmp_path / folder)
+
+
+# --- what the outputs carry -----------------------------------------------------------------
+
+
+def test_out_parquet_holds_the_unrounded_table(tmp_path):
+    data = small_data(tmp_path / "in")
+    out = tmp_path / "report.parquet"
+    db = tmp_path / "storemon.duckdb"
+    result = CliRunner().invoke(
+        cli, ["export", "--data", str(data), "--as-of", AS_OF, "--db", str(db), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(db), read_only=True) as connection:
+        table = connection.execute("select * from store_uptime_report order by store_id").fetchall()
+        written = connection.execute(f"select * from read_parquet('{out}')").fetchall()
+        types = connection.execute(
+            f"select column_name, column_type from (describe select * from read_parquet('{out}'))"
+        ).fetchall()
+    assert written == table and written
+    assert [name for name, _ in types] == REPORT_HEADER.split(",")
+    assert {kind for name, kind in types if name != "store_id"} == {"DOUBLE"}
+
+
+def test_the_database_explains_itself_with_the_yaml_descriptions(tmp_path):
+    data = small_data(tmp_path / "in")
+    db = tmp_path / "storemon.duckdb"
+    args = ["export", "--data", str(data), "--as-of", AS_OF, "--db", str(db), "--out", "-"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    with duckdb.connect(str(db), read_only=True) as connection:
+        tables = dict(connection.execute(
+            "select table_name, comment from duckdb_tables() where table_name in"
+            " ('store_uptime_report', 'rejected_rows')"
+        ).fetchall())  # fmt: skip
+        views = dict(connection.execute(
+            "select view_name, comment from duckdb_views() where view_name = 'int_report_clock'"
+        ).fetchall())  # fmt: skip
+        columns = dict(connection.execute(
+            "select column_name, comment from duckdb_columns()"
+            " where table_name = 'store_uptime_report'"
+        ).fetchall())  # fmt: skip
+    assert tables["store_uptime_report"].startswith("The report, one row per store")
+    assert tables["rejected_rows"].startswith("Every input row that could not be used")
+    assert views["int_report_clock"]
+    assert columns["uptime_last_hour"] == "Minutes open and active in [report_at − 1 h, report_at)."
+    assert columns["store_id"] == "The store."

@@ -65,7 +65,8 @@ def cli() -> None:
     metavar="FILE",
     default="report.csv",
     show_default=True,
-    help="Report CSV to write; - for standard output.",
+    help="Report to write: CSV, or Parquet (unrounded) when FILE ends in .parquet; - for"
+    " standard output (CSV).",
 )
 @click.option(
     "--strict", is_flag=True, help="Fail (and write no CSV) if any input row is rejected."

@@ -273,7 +273,14 @@ def _write_report(connection: duckdb.DuckDBPyConnection, csv_file: Path | None, 
         writer.writerows(connection.execute(_report_query()).fetchall())
         return
     escaped = str(csv_file).replace("'", "''")
+    if out.lower().endswith(".parquet"):
+        # For other tools: the table's own unrounded doubles, NULLs kept.
+        columns = ", ".join(REPORT_COLUMNS)
+        query = f"select {columns} from store_uptime_report order by store_id"
+        copy = f"copy ({query}) to '{escaped}' (format parquet)"
+    else:
+        copy = f"copy ({_report_query()}) to '{escaped}' (header, delimiter ',')"
     try:
-        connection.execute(f"copy ({_report_query()}) to '{escaped}' (header, delimiter ',')")
+        connection.execute(copy)
     except duckdb.Error as error:
         raise ExportError(f"cannot write {out}: {str(error).splitlines()[0]}") from None
