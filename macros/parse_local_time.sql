@@ -24,3 +24,26 @@
         end
     )[1]
 {%- endmacro %}
+
+{% macro spark__parse_local_time(text_expression) -%}
+    {#- Spark has no struct-returning regexp: one regexp_extract per field. In Spark string
+        literals a backslash escapes, so the pattern spells digits as [0-9]. -#}
+    {%- set pattern = "'^([0-9]{1,2}):([0-5][0-9])(?::([0-5][0-9])(?:[.]([0-9]{1,6}))?)?$'" -%}
+    {%- set parts = {} -%}
+    {%- for name in ['hours', 'minutes', 'seconds', 'fraction'] -%}
+        {%- do parts.update({name: 'regexp_extract(trim(' ~ text_expression ~ '), '
+            ~ pattern ~ ', ' ~ loop.index ~ ')'}) -%}
+    {%- endfor -%}
+    {%- set microseconds -%}
+        case when {{ parts.hours }} != '' then
+            cast({{ parts.hours }} as bigint) * 3600000000
+            + cast({{ parts.minutes }} as bigint) * 60000000
+            + cast(coalesce(nullif({{ parts.seconds }}, ''), '0') as bigint) * 1000000
+            + cast(rpad({{ parts.fraction }}, 6, '0') as bigint)
+        end
+    {%- endset -%}
+    case
+        when {{ microseconds }} <= 86400000000
+            then make_dt_interval(0, 0, 0, cast({{ microseconds }} as decimal(18, 6)) / 1000000)
+    end
+{%- endmacro %}

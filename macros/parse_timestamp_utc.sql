@@ -28,3 +28,24 @@
         )[1]
     end
 {%- endmacro %}
+
+{% macro spark__parse_timestamp_utc(text_expression) -%}
+    {#- The same pattern as DuckDB's general branch (which accepts every form of its cheap
+        one), one regexp_extract per field; [0-9] because a backslash escapes in Spark
+        string literals. -#}
+    {%- set pattern = "'^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:[.]([0-9]{1,9}))? ?(?:UTC|Z|([+-])([0-9]{2})(?::?([0-9]{2}))?)?$'" -%}
+    {%- set parts = {} -%}
+    {%- for name in ['day', 'time', 'fraction', 'sign', 'offset_hours', 'offset_minutes'] -%}
+        {%- do parts.update({name: 'regexp_extract(upper(trim(' ~ text_expression ~ ')), '
+            ~ pattern ~ ', ' ~ loop.index ~ ')'}) -%}
+    {%- endfor -%}
+    timestamp_micros(
+        unix_micros(to_timestamp({{ parts.day }} || ' ' || {{ parts.time }}, 'yyyy-MM-dd HH:mm:ss'))
+        {#- Fractions beyond microseconds are truncated. #}
+        + coalesce(cast(rpad(left({{ parts.fraction }}, 6), 6, '0') as bigint), 0)
+        - case {{ parts.sign }} when '-' then -1 else 1 end
+        * (coalesce(cast({{ parts.offset_hours }} as bigint), 0) * 60
+            + coalesce(cast({{ parts.offset_minutes }} as bigint), 0))
+        * 60000000
+    )
+{%- endmacro %}

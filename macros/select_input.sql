@@ -3,6 +3,10 @@
     their order does not matter; each output column takes the first header name of its list
     that the file has. Adds `source_file` and `source_row_number` (1 = first data row). -#}
 {% macro select_input(path_setting, seed_name, columns) -%}
+    {{ return(adapter.dispatch('select_input', 'storemon')(path_setting, seed_name, columns)) }}
+{%- endmacro %}
+
+{% macro default__select_input(path_setting, seed_name, columns) -%}
     {%- set path = setting(path_setting) | trim -%}
     {%- if not path -%}
         select
@@ -77,10 +81,15 @@
     {%- if lines | length == 0 or not lines[0] -%}
         {{ exceptions.raise_compiler_error("input file " ~ path ~ " is empty: it needs a header row") }}
     {%- endif -%}
+    {{ return(csv_header_names(lines[0])) }}
+{%- endmacro %}
+
+{#- The trimmed column names of a CSV header line; a UTF-8 byte-order mark is ignored. -#}
+{% macro csv_header_names(line) -%}
     {#- CSV fields: "quoted" (commas and doubled quotes inside) or bare. -#}
     {%- set names = [] -%}
     {%- for quoted, bare in modules.re.findall(
-        '(?:^|,)\\s*(?:"((?:[^"]|"")*)"|([^,]*))', lines[0].replace('\ufeff', '')) -%}
+        '(?:^|,)\\s*(?:"((?:[^"]|"")*)"|([^,]*))', line.replace('\ufeff', '')) -%}
         {%- do names.append((quoted | replace('""', '"') if quoted else bare) | trim) -%}
     {%- endfor -%}
     {{ return(names) }}
@@ -94,4 +103,63 @@
     {{ exceptions.raise_compiler_error(
         "input file " ~ path ~ " has no column " ~ names | join(" or ")
         ~ " (its header: " ~ header | join(", ") ~ ")") }}
+{%- endmacro %}
+
+{#- Spark reads a CSV file as lines of text, numbers them in file order (a single text file's
+    partitions are its byte ranges in order, and monotonically_increasing_id grows with them),
+    drops the header and blank lines as DuckDB does, then splits each line with from_csv:
+    fields past the header's are ignored, missing ones are NULL. -#}
+{% macro spark__select_input(path_setting, seed_name, columns) -%}
+    {%- set path = setting(path_setting) | trim -%}
+    {%- if not path -%}
+        select
+            '{{ seed_name }}.csv' as source_file,
+            cast(row_number() over (order by monotonically_increasing_id()) as bigint)
+                as source_row_number,
+            {%- for names in columns %}
+            cast({{ names[0] }} as string) as {{ names[0] }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from {{ ref(seed_name) }}
+    {%- elif not execute -%}
+        select 1 {#- parse time: the file is only read when the model runs -#}
+    {%- elif path.lower().endswith('.parquet') -%}
+        {%- set quoted_path = "`" ~ path | replace("`", "``") ~ "`" -%}
+        {%- set header = run_query("select * from parquet." ~ quoted_path ~ " limit 0").column_names | map('trim') | list -%}
+        select
+            '{{ path | replace("'", "\\'") }}' as source_file,
+            _metadata.row_index + 1 as source_row_number,
+            {%- for names in columns %}
+            cast(`{{ find_column(header, names, path) }}` as string) as {{ names[0] }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from parquet.{{ quoted_path }}
+    {%- else -%}
+        {%- set quoted_path = "`" ~ path | replace("`", "``") ~ "`" -%}
+        {%- set first_lines = run_query("select value from text." ~ quoted_path ~ " limit 1").columns[0].values() -%}
+        {%- if first_lines | length == 0 or not first_lines[0] -%}
+            {{ exceptions.raise_compiler_error("input file " ~ path ~ " is empty: it needs a header row") }}
+        {%- endif -%}
+        {%- set header = csv_header_names(first_lines[0]) -%}
+        select
+            '{{ path | replace("'", "\\'") }}' as source_file,
+            cast(row_number() over (order by line_number) as bigint) as source_row_number,
+            {%- for names in columns %}
+            fields.column{{ header.index(find_column(header, names, path)) }} as {{ names[0] }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from (
+            select
+                line_number,
+                from_csv(
+                    line,
+                    '{% for name in header %}column{{ loop.index0 }} string{{ ", " if not loop.last }}{% endfor %}',
+                    map('quote', '"', 'escape', '"', 'mode', 'PERMISSIVE')
+                ) as fields
+            from (
+                select
+                    value as line,
+                    row_number() over (order by monotonically_increasing_id()) as line_number
+                from text.{{ quoted_path }}
+            ) as lines
+            where line_number > 1 and line != ''
+        ) as rows
+    {%- endif %}
 {%- endmacro %}

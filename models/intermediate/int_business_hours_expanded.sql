@@ -30,9 +30,8 @@ int_report_clock as (
     suffice. #}
 local_dates as (
     select
-        unnest(generate_series(
-            last_week_start_at::date - 2, report_at::date + 1, interval 1 day
-        ))::date as local_date
+        {{ date_spine('last_week_start_at', 'report_at', days_before=2, days_after=1) }}
+            as local_date
     from int_report_clock
 ),
 
@@ -51,7 +50,7 @@ localized as (
         end as closes_at_local
     from stg_menu_hours
     inner join local_dates
-        on stg_menu_hours.day_of_week = isodow(local_dates.local_date) - 1
+        on stg_menu_hours.day_of_week = {{ weekday_from_monday('local_dates.local_date') }}
     inner join int_stores on stg_menu_hours.store_id = int_stores.store_id
 ),
 

@@ -51,7 +51,7 @@ flagged as (
 numbered as (
     select
         *,
-        sum(starts_island::integer) over (
+        sum(cast(starts_island as integer)) over (
             partition by store_id order by opens_at, closes_at
             rows unbounded preceding
         ) as island_number

@@ -9,10 +9,10 @@ clock as (
     select
         coalesce(
             {{ parse_timestamp_utc("'" ~ report_time | replace("'", "''") ~ "'") }},
-            error(
-                'report_time ''{{ report_time | replace("'", "''''") }}'' is not a timestamp; '
-                || 'use e.g. 2024-11-04T06:00:00Z or 2024-11-04 06:00:00'
-            )
+            {{ raise_error(
+                "'report_time ''" ~ report_time | replace("'", "''''") ~ "'' is not a timestamp; "
+                ~ "use e.g. 2024-11-04T06:00:00Z or 2024-11-04 06:00:00'"
+            ) }}
         ) as report_at
 ),
 {% else %}

@@ -44,7 +44,7 @@ run_starts as (
         store_key,
         is_active,
         {%- if interpolation == 'nearest' %}
-        make_timestamp((epoch_us(previous_polled_at) + epoch_us(polled_at)) // 2)
+        {{ midpoint_timestamp('previous_polled_at', 'polled_at') }}
         {%- else %}
         case when previous_polled_at is not null then polled_at end
         {%- endif %} as status_from_at

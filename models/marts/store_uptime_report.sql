@@ -61,18 +61,24 @@ stores as (
 final as (
     select
         stores.store_id,
-        case when stores.has_polls then coalesce(durations.uptime_last_hour, 0) end::double
-            as uptime_last_hour,
-        case when stores.has_polls then coalesce(durations.uptime_last_day, 0) end::double
-            as uptime_last_day,
-        case when stores.has_polls then coalesce(durations.uptime_last_week, 0) end::double
-            as uptime_last_week,
-        case when stores.has_polls then coalesce(durations.downtime_last_hour, 0) end::double
-            as downtime_last_hour,
-        case when stores.has_polls then coalesce(durations.downtime_last_day, 0) end::double
-            as downtime_last_day,
-        case when stores.has_polls then coalesce(durations.downtime_last_week, 0) end::double
-            as downtime_last_week
+        cast(
+            case when stores.has_polls then coalesce(durations.uptime_last_hour, 0) end as double
+        ) as uptime_last_hour,
+        cast(
+            case when stores.has_polls then coalesce(durations.uptime_last_day, 0) end as double
+        ) as uptime_last_day,
+        cast(
+            case when stores.has_polls then coalesce(durations.uptime_last_week, 0) end as double
+        ) as uptime_last_week,
+        cast(
+            case when stores.has_polls then coalesce(durations.downtime_last_hour, 0) end as double
+        ) as downtime_last_hour,
+        cast(
+            case when stores.has_polls then coalesce(durations.downtime_last_day, 0) end as double
+        ) as downtime_last_day,
+        cast(
+            case when stores.has_polls then coalesce(durations.downtime_last_week, 0) end as double
+        ) as downtime_last_week
     from stores
     left join durations on stores.store_id = durations.store_id
 )

@@ -18,7 +18,7 @@ cleaned as (
         end_time_local as raw_end_time_local,
         nullif(trim(store_id), '') as store_id,
         case
-            when trim(day) in ('0', '1', '2', '3', '4', '5', '6') then trim(day)::integer
+            when trim(day) in ('0', '1', '2', '3', '4', '5', '6') then cast(trim(day) as integer)
         end as day_of_week,
         {{ parse_local_time('start_time_local') }} as start_time_local,
         {{ parse_local_time('end_time_local') }} as end_time_local
@@ -46,12 +46,12 @@ final as (
         start_time_local,
         end_time_local,
         rejection_reason,
-        case when rejection_reason is not null then to_json({
-            'store_id': raw_store_id,
-            'day': raw_day,
-            'start_time_local': raw_start_time_local,
-            'end_time_local': raw_end_time_local
-        })::varchar end as raw_values
+        case when rejection_reason is not null then {{ json_object_text({
+            'store_id': 'raw_store_id',
+            'day': 'raw_day',
+            'start_time_local': 'raw_start_time_local',
+            'end_time_local': 'raw_end_time_local',
+        }) }} end as raw_values
     from validated
 )
 

@@ -41,11 +41,11 @@ final as (
         rejection_reason,
         {# Kept for rejected rows only: accepted rows are fully described by the parsed columns,
            and 1.8 M copies of the raw text would only slow the table down. #}
-        case when rejection_reason is not null then to_json({
-            'store_id': raw_store_id,
-            'status': raw_status,
-            'timestamp_utc': raw_timestamp_utc
-        })::varchar end as raw_values
+        case when rejection_reason is not null then {{ json_object_text({
+            'store_id': 'raw_store_id',
+            'status': 'raw_status',
+            'timestamp_utc': 'raw_timestamp_utc',
+        }) }} end as raw_values
     from validated
 )
 

@@ -11,11 +11,10 @@ source as (
 
 known_timezones as (
     select
-        lower(name) as lookup_name,
-        min(name) as timezone_name
-    from pg_timezone_names()
-    where name not in ({{ icu_only_timezone_names() }})
-    group by lower(name)
+        lower(timezone_names.name) as lookup_name,
+        min(timezone_names.name) as timezone_name
+    from ({{ timezone_names() }}) as timezone_names
+    group by lower(timezone_names.name)
 ),
 
 cleaned as (
@@ -68,9 +67,9 @@ final as (
         store_id,
         timezone_name,
         rejection_reason,
-        case when rejection_reason is not null then to_json({
-            'store_id': raw_store_id, 'timezone_str': raw_timezone_str
-        })::varchar end as raw_values
+        case when rejection_reason is not null then {{ json_object_text({
+            'store_id': 'raw_store_id', 'timezone_str': 'raw_timezone_str',
+        }) }} end as raw_values
     from with_reason
 )
 
