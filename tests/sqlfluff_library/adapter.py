@@ -2,11 +2,14 @@
 
 `adapter.dispatch('name', 'storemon')(args)` renders as the SQL call `name(args)`, so a model
 lints as SQL without compiling the project (the dbt templater would take the DuckDB lock).
+A macro whose name starts with `select_` renders a whole query, so it renders as
+`select * from name(args)`.
 """
 
 
 def dispatch(macro_name: str, macro_namespace: str | None = None):
     def render(*args: object) -> str:
-        return f"{macro_name}({', '.join(str(argument) for argument in args)})"
+        call = f"{macro_name}({', '.join(str(argument) for argument in args)})"
+        return f"select * from {call}" if macro_name.startswith("select_") else call
 
     return render
