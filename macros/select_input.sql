@@ -108,39 +108,39 @@
 {#- Spark reads a CSV file as lines of text, numbers them in file order (a single text file's
     partitions are its byte ranges in order, and monotonically_increasing_id grows with them),
     drops the header and blank lines as DuckDB does, then splits each line with from_csv:
-    fields past the header's are ignored, missing ones are NULL. -#}
+    fields past the header's are ignored, missing ones are NULL. A seed is read from its CSV
+    file too: a Spark table keeps no row order to number the rows by. -#}
 {% macro spark__select_input(path_setting, seed_name, columns) -%}
     {%- set path = setting(path_setting) | trim -%}
+    {%- set source_file = path -%}
     {%- if not path -%}
-        select
-            '{{ seed_name }}.csv' as source_file,
-            cast(row_number() over (order by monotonically_increasing_id()) as bigint)
-                as source_row_number,
-            {%- for names in columns %}
-            cast({{ names[0] }} as string) as {{ names[0] }}{{ "," if not loop.last }}
-            {%- endfor %}
-        from {{ ref(seed_name) }}
-    {%- elif not execute -%}
+        {%- do ref(seed_name) -%} {#- the dependency on the seed #}
+        {%- if execute -%}
+            {%- set node = graph.nodes['seed.' ~ project_name ~ '.' ~ seed_name] -%}
+            {%- set path = node.root_path ~ '/' ~ node.original_file_path -%}
+            {%- set source_file = seed_name ~ '.csv' -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- set quoted_path = "`" ~ path | replace("`", "``") ~ "`" -%}
+    {%- if not execute -%}
         select 1 {#- parse time: the file is only read when the model runs -#}
     {%- elif path.lower().endswith('.parquet') -%}
-        {%- set quoted_path = "`" ~ path | replace("`", "``") ~ "`" -%}
         {%- set header = run_query("select * from parquet." ~ quoted_path ~ " limit 0").column_names | map('trim') | list -%}
         select
-            '{{ path | replace("'", "\\'") }}' as source_file,
+            '{{ source_file | replace("\\", "\\\\") | replace("'", "\\'") }}' as source_file,
             _metadata.row_index + 1 as source_row_number,
             {%- for names in columns %}
             cast(`{{ find_column(header, names, path) }}` as string) as {{ names[0] }}{{ "," if not loop.last }}
             {%- endfor %}
         from parquet.{{ quoted_path }}
     {%- else -%}
-        {%- set quoted_path = "`" ~ path | replace("`", "``") ~ "`" -%}
         {%- set first_lines = run_query("select value from text." ~ quoted_path ~ " limit 1").columns[0].values() -%}
         {%- if first_lines | length == 0 or not first_lines[0] -%}
             {{ exceptions.raise_compiler_error("input file " ~ path ~ " is empty: it needs a header row") }}
         {%- endif -%}
         {%- set header = csv_header_names(first_lines[0]) -%}
         select
-            '{{ path | replace("'", "\\'") }}' as source_file,
+            '{{ source_file | replace("\\", "\\\\") | replace("'", "\\'") }}' as source_file,
             cast(row_number() over (order by line_number) as bigint) as source_row_number,
             {%- for names in columns %}
             fields.column{{ header.index(find_column(header, names, path)) }} as {{ names[0] }}{{ "," if not loop.last }}

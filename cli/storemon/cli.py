@@ -71,6 +71,13 @@ def cli() -> None:
 @click.option(
     "--strict", is_flag=True, help="Fail (and write no CSV) if any input row is rejected."
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where dbt builds the report: DuckDB, or Apache Spark (pip install 'storemon[spark]').",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Print each dbt model as it is built.")
 def export_command(
     data_dir: Path | None,
@@ -82,6 +89,7 @@ def export_command(
     db_path: Path,
     out: str,
     strict: bool,
+    engine: str,
     verbose: bool,
 ) -> None:
     """Build the uptime report and write it as CSV.
@@ -94,10 +102,11 @@ def export_command(
       storemon export
       storemon export --data ./loop --as-of 2023-01-25T18:00:00Z --out loop.csv
       storemon export --status polls.csv --hours hours.csv --timezones zones.csv --out -
+      storemon export --engine spark --data ./loop
     """
     try:
         inputs = resolve_inputs(data_dir, status, hours, timezones)
-        export(inputs, db_path, out, as_of, interpolation, strict, verbose)
+        export(inputs, db_path, out, as_of, interpolation, strict, verbose, engine)
     except ExportError as error:
         raise click.ClickException(str(error)) from None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from storemon import spark
 from storemon.project import DbtFailure, NodeResult, eprint, run_dbt, state_dir
 
 REPORT_COLUMNS = [
@@ -100,10 +101,14 @@ def export(
     interpolation: str,
     strict: bool,
     verbose: bool,
+    engine: str = "duckdb",
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV, then move both
     into place. A failed or killed run leaves the previous database and CSV as they were, and
-    readers of the old database file keep reading it undisturbed."""
+    readers of the old database file keep reading it undisturbed. With `engine` "spark" dbt
+    builds on Spark and the report's tables are copied into the fresh database."""
+    if engine == "spark" and (missing := spark.missing_requirement()):
+        raise ExportError(missing)
     db_path = db_path.resolve()
     state = state_dir(db_path)
     try:
@@ -116,7 +121,7 @@ def export(
         _check_database_free(db_path)
         try:
             _remove_leftovers(building, csv_file)  # of a killed run
-            _build(inputs, building, state, as_of, interpolation, verbose)
+            _build(inputs, building, state, as_of, interpolation, verbose, engine)
             summary = _check_and_write_report(building, csv_file, out, strict)
             # The CSV goes first: its folder is the user's choice, so it is the likelier to fail.
             if csv_file is not None:
@@ -156,6 +161,7 @@ def _build(
     as_of: str | None,
     interpolation: str,
     verbose: bool,
+    engine: str,
 ) -> None:
     settings = {
         "interpolation": interpolation,
@@ -174,6 +180,11 @@ def _build(
     else:
         eprint(f"building the report from {inputs.status.parent}")
     command = ["build", "--select", *selection, "--indirect-selection", "empty"]
+    if engine == "spark":
+        command += ["--target", "spark"]
+        # Spark's tables and catalog; fixed for the life of the process's SparkSession.
+        settings["spark_warehouse"] = str(state / "spark-warehouse")
+        spark.quiet_logging()
 
     def show(node: NodeResult) -> None:
         if verbose:
@@ -193,6 +204,8 @@ def _build(
         if path and path not in failure.message:
             raise ExportError(f"cannot read {path}: {failure.message}") from None
         raise ExportError(str(failure)) from None
+    if engine == "spark":
+        spark.copy_tables(["store_uptime_report", "rejected_rows"], state / "spark-copy", building)
 
 
 def _check_and_write_report(

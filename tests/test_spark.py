@@ -1,0 +1,223 @@
+"""The same dbt project on Apache Spark (`storemon export --engine spark`, dbt-spark with a
+local SparkSession): on every input below the Spark report equals the DuckDB report exactly,
+CSV byte for byte, the unrounded table and the rejected rows with their row numbers and
+reasons. Skipped where the [spark] extra (or Java) is not installed; CI installs both.
+
+All exports run in this process, so the whole test run shares one SparkSession (started by
+the first Spark export, local[2], 2 shuffle partitions): a JVM start costs seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import duckdb
+import pytest
+import test_differential
+import test_scenarios
+from click.testing import CliRunner
+from conftest import write_inputs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from storemon import spark
+from storemon.cli import cli
+
+LOOP = Path(__file__).resolve().parents[2] / "shared" / "data" / "loop"
+SPARK_MISSING = spark.missing_requirement()
+needs_spark = pytest.mark.skipif(SPARK_MISSING is not None, reason=str(SPARK_MISSING))
+REPORT = (
+    "select store_id, uptime_last_hour, uptime_last_day, uptime_last_week, downtime_last_hour,"
+    " downtime_last_day, downtime_last_week from store_uptime_report order by store_id"
+)
+REJECTED = (
+    "select input_name, source_file, source_row_number, raw_values, rejection_reason"
+    " from rejected_rows order by input_name, source_row_number"
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_spark():
+    """Spark sized for small test data; the settings only matter to the first Spark export
+    of the process, which starts the session."""
+    saved = {name: os.environ.get(name) for name in ("STOREMON_SPARK_SHUFFLE_PARTITIONS",)}
+    os.environ["STOREMON_SPARK_SHUFFLE_PARTITIONS"] = "2"
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def export(folder: Path, engine: str, *args: str) -> tuple[str, list[tuple], list[tuple], str]:
+    """Run `storemon export --engine ENGINE ARGS` in-process into `folder`: the CSV text, the
+    unrounded report table, the rejected rows and stderr."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db, out = folder / f"{engine}.duckdb", folder / f"{engine}.csv"
+    command = ["export", "--engine", engine, "--db", str(db), "--out", str(out), *args]
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 0, f"{command}: {result.output}\n{result.exception!r}"
+    with duckdb.connect(str(db), read_only=True) as connection:
+        table = connection.execute(REPORT).fetchall()
+        rejected = connection.execute(REJECTED).fetchall()
+    return out.read_text(encoding="utf-8"), table, rejected, result.stderr
+
+
+def assert_same_report(folder: Path, *args: str) -> tuple[str, list[tuple]]:
+    """Spark's report equals DuckDB's on these arguments; returns the CSV and rejected rows."""
+    csv_duckdb, table_duckdb, rejected_duckdb, _ = export(folder, "duckdb", *args)
+    csv_spark, table_spark, rejected_spark, _ = export(folder, "spark", *args)
+    assert rejected_spark == rejected_duckdb
+    assert table_spark == table_duckdb
+    assert csv_spark == csv_duckdb
+    return csv_spark, rejected_spark
+
+
+def test_without_the_extra_engine_spark_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(spark.importlib.util, "find_spec", lambda name: None)
+    result = CliRunner().invoke(
+        cli, ["export", "--engine", "spark", "--db", str(tmp_path / "x.duckdb")]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: --engine spark needs the Spark extra: pip install 'storemon[spark]'"
+    ]
+
+
+@needs_spark
+def test_sample_data(tmp_path):
+    report, rejected = assert_same_report(tmp_path)
+    assert report.count("\n") == 20  # header + 19 stores (README)
+    assert len(rejected) == 7
+
+
+@needs_spark
+@pytest.mark.parametrize("mode", ["nearest", "previous"])
+def test_scenarios_main(tmp_path, mode):
+    """The hand-computed scenarios of test_scenarios.py (their numbers are checked there)."""
+    write_inputs(
+        tmp_path,
+        test_scenarios.MAIN_POLLS,
+        test_scenarios.MAIN_HOURS,
+        test_scenarios.MAIN_ZONES,
+    )
+    assert_same_report(
+        tmp_path,
+        "--data", str(tmp_path), "--as-of", test_scenarios.AS_OF_MAIN, "--interpolation", mode,
+    )  # fmt: skip
+
+
+@needs_spark
+def test_fall_back_time_is_its_second_occurrence(tmp_path):
+    """01:30 on US fall-back night is its second occurrence, 01:30 CST = 07:30 UTC; Spark's
+    own to_utc_timestamp reads the first, 01:30 CDT = 06:30 UTC."""
+    polls, hours, zones = test_scenarios.dst_inputs("fb", "2024-11-03 12:00:00 UTC")
+    polls.append(("fb_second", "active", "2024-11-03 12:00:00 UTC"))
+    hours.append(("fb_second", 6, "01:30", "02:30"))
+    zones.append(("fb_second", "America/Chicago"))
+    write_inputs(tmp_path, polls, hours, zones)
+    report, _ = assert_same_report(
+        tmp_path, "--data", str(tmp_path), "--as-of", "2024-11-04T06:00:00Z"
+    )
+    rows = dict(line.split(",", 1) for line in report.splitlines()[1:])
+    # Open 07:30-08:30 UTC on 11-03, active (one poll): 1 h in the day and the week, none in
+    # the last hour [05:00, 06:00) of 11-04. The first occurrence would make it 2 h.
+    assert rows["fb_second"] == "0.00,1.00,1.00,0.00,0.00,0.00"
+
+
+@needs_spark
+@settings(
+    max_examples=test_differential.examples(2),
+    deadline=None,
+    suppress_health_check=[*test_differential.SLOW, HealthCheck.function_scoped_fixture],
+)
+@given(
+    parts=st.lists(test_differential.scenarios(), min_size=3, max_size=6),
+    mode=st.sampled_from(["nearest", "previous"]),
+)
+def test_random_inputs(tmp_path, parts, mode):
+    """Several Hypothesis scenarios of test_differential.py in one dataset (store ids made
+    distinct), so that one Spark build checks many stores, bad rows and CSV layouts."""
+    merged = test_differential.Scenario(layout=parts[0].layout, as_of=parts[0].as_of)
+    for number, part in enumerate(parts):
+
+        def distinct(store: str, number=number) -> str:
+            return (
+                store.replace(store.strip(), f"e{number}-{store.strip()}")
+                if store.strip()
+                else store
+            )
+
+        merged.status += [(distinct(row[0]), *row[1:]) for row in part.status]
+        merged.hours += [(distinct(row[0]), *row[1:]) for row in part.hours]
+        merged.zones += [(distinct(row[0]), *row[1:]) for row in part.zones]
+    folder = tmp_path / f"example-{random.getrandbits(32):08x}"
+    folder.mkdir()
+    status, hours, zones = test_differential.write_inputs(merged, folder)
+    args = ["--status", str(status), "--hours", str(hours), "--timezones", str(zones)]
+    args += ["--interpolation", mode] + (["--as-of", merged.as_of] if merged.as_of else [])
+    assert_same_report(folder, *args)
+
+
+@needs_spark
+@pytest.mark.skipif(not LOOP.is_dir(), reason="needs ../shared/data/loop beside the checkout")
+@pytest.mark.parametrize("version", ["v1_2023", "v2_2024"])
+def test_real_loop_files(tmp_path, version):
+    folder = LOOP / version
+    _, rejected = assert_same_report(
+        tmp_path,
+        "--status", str(folder / "store_status_head.csv"),
+        "--hours", str(folder / "menu_hours.csv"),
+        "--timezones", str(folder / "timezones.csv"),
+    )  # fmt: skip
+    assert rejected == []
+
+
+@needs_spark
+def test_zone_names_are_duckdbs_and_convert_the_same(tmp_path):
+    """The Spark zone list is DuckDB's (ICU-only names out), and local_to_utc reads the same
+    wall times (in DST gaps and overlaps among them) as the same instants in every zone."""
+    from dbt.cli.main import dbtRunner
+    from pyspark.sql import SparkSession
+
+    from storemon.project import project_dir
+
+    macros = project_dir() / "macros"
+    icu_only = set((macros / "icu_only_timezone_names.sql").read_text().split("'")[1::2])
+    snapshot = (macros / "timezone_names_snapshot.sql").read_text().split("'")[1::2]
+    with duckdb.connect() as connection:
+        names = connection.execute("select name from pg_timezone_names() order by name").fetchall()
+    assert snapshot == [name for (name,) in names if name not in icu_only]
+
+    local_times = ", ".join(
+        f"(timestamp '{moment}')"
+        for moment in ("2024-03-10 02:30:00", "2024-11-03 01:30:00", "2024-03-31 01:30:00",
+                       "2024-10-27 01:30:00", "2024-04-07 01:45:00", "2024-10-06 02:15:00",
+                       "2023-01-25 12:00:00")
+    )  # fmt: skip
+    sql = (
+        "select zones.name, times.local_at, {{ local_to_utc('times.local_at', 'zones.name') }}"
+        " as utc_at from ({{ timezone_names() }}) as zones"
+        f" cross join (values {local_times}) as times (local_at) order by 1, 2"
+    )
+    results = {}
+    for target in ("duckdb", "spark"):
+        compiled = dbtRunner().invoke([
+            "compile", "--inline", sql, "--target", target, "--quiet",
+            "--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
+            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+        ])  # fmt: skip
+        assert compiled.success, compiled.exception
+        code = compiled.result.results[0].node.compiled_code
+        if target == "duckdb":
+            with duckdb.connect(str(tmp_path / "zones.duckdb")) as connection:
+                connection.execute("set TimeZone = 'UTC'")
+                results[target] = connection.execute(code).fetchall()
+        else:
+            rows = SparkSession.builder.getOrCreate().sql(code).collect()
+            results[target] = [tuple(row) for row in rows]
+    assert len(results["spark"]) == 7 * len(snapshot)
+    assert results["spark"] == results["duckdb"]
