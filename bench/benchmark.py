@@ -82,6 +82,7 @@ class Scenario:
     fmt: str
     stores: int
     data_dir: Path
+    engine: str = "duckdb"
     status_rows: int = 0
     generated_s: float | None = None
     first_s: float | None = None  # the unmeasured first export: full parse
@@ -179,7 +180,7 @@ def export_argv(prefix: list[str], sc: Scenario, db: Path, report: Path) -> list
     else:
         status, hours, zones = data_files(sc.data_dir, sc.fmt)
         argv += ["--status", str(status), "--hours", str(hours), "--timezones", str(zones)]
-    return [*argv, "--db", str(db), "--out", str(report), "--verbose"]
+    return [*argv, "--db", str(db), "--out", str(report), "--engine", sc.engine, "--verbose"]
 
 
 def record_node_times(sc: Scenario, m: Measure) -> None:
@@ -201,7 +202,7 @@ def record_node_times(sc: Scenario, m: Measure) -> None:
 
 
 def measure_export(sc: Scenario, prefix: list[str], runs: int, workdir: Path) -> None:
-    run_dir = workdir / f"run-{sc.scale:g}x-{sc.fmt}"
+    run_dir = workdir / f"run-{sc.scale:g}x-{sc.fmt}-{sc.engine}"
     # A fresh database and parse cache; the first, unmeasured run parses the whole project (as
     # a user's first export does), the measured ones reuse the cache as re-runs do.
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -211,7 +212,7 @@ def measure_export(sc: Scenario, prefix: list[str], runs: int, workdir: Path) ->
         m = run_measured(export_argv(prefix, sc, db, report), cwd=run_dir)
         if m.returncode != 0:
             tail = "\n".join(m.stderr.strip().splitlines()[-20:])
-            sys.exit(f"export failed ({sc.scale:g}x {sc.fmt}, run {i + 1}):\n{tail}")
+            sys.exit(f"export failed ({sc.scale:g}x {sc.fmt} {sc.engine}, run {i + 1}):\n{tail}")
         if i == 0:
             sc.first_s = m.seconds
             continue
@@ -235,11 +236,11 @@ def med(values: list[float]) -> str:
 
 def table(scenarios: list[Scenario]) -> str:
     head = (
-        "| scale | format | stores | status rows | export median | min - max | models (sum) "
-        "| invariant tests (sum) | outside dbt's nodes | peak RSS | floor (DuckDB scan) "
-        "| slowest models (median) |"
+        "| scale | format | engine | stores | status rows | export median | min - max "
+        "| models (sum) | invariant tests (sum) | outside dbt's nodes | peak RSS "
+        "| floor (DuckDB scan) | slowest models (median) |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for sc in scenarios:
         if sc.export:
             secs = [m.seconds for m in sc.export]
@@ -255,7 +256,7 @@ def table(scenarios: list[Scenario]) -> str:
             ]
         else:
             cells = ["-", "-", "-", "-", "-", "-", med(sc.floor_s), "-"]
-        row = [f"{sc.scale:g}x", sc.fmt, f"{sc.stores:,}", f"{sc.status_rows:,}", *cells]
+        row = [f"{sc.scale:g}x", sc.fmt, sc.engine, f"{sc.stores:,}", f"{sc.status_rows:,}", *cells]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -270,7 +271,8 @@ def figure(sc: Scenario, what: str) -> float:
 
 def check(scenarios: list[Scenario]) -> list[str]:
     """The targets missed, as readable lines; targets whose scenario did not run are skipped."""
-    measured = {(sc.scale, sc.fmt): sc for sc in scenarios if sc.export}
+    # The targets are DuckDB's.
+    measured = {(sc.scale, sc.fmt): sc for sc in scenarios if sc.export and sc.engine == "duckdb"}
     missed = []
     for scale, fmt, what, limit in TARGETS:
         sc = measured.get((scale, fmt))
@@ -343,6 +345,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="where generated data goes and is reused from (default: the workdir)",
     )
+    p.add_argument(
+        "--engine",
+        default="duckdb",
+        help="engines to export with: duckdb, spark or duckdb,spark (default duckdb)",
+    )
     p.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
     p.add_argument(
         "--generate-only",
@@ -359,6 +366,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.formats = [f.strip() for f in args.format.split(",") if f.strip()]
     if not args.formats or any(f not in ("csv", "parquet") for f in args.formats):
         p.error("--format: csv, parquet or csv,parquet")
+    args.engines = [e.strip() for e in args.engine.split(",") if e.strip()]
+    if not args.engines or any(e not in ("duckdb", "spark") for e in args.engines):
+        p.error("--engine: duckdb, spark or duckdb,spark")
     if args.runs < 1:
         p.error("--runs: at least 1")
     return args
@@ -383,15 +393,17 @@ def main(argv: list[str] | None = None) -> int:
         for fmt in args.formats:
             stores = max(1, round(LOOP_STORES * scale))
             data_dir = data_root / f"data-{scale:g}x-{fmt}-seed{args.seed}"
-            sc = Scenario(scale=scale, fmt=fmt, stores=stores, data_dir=data_dir)
-            ensure_data(sc, gen, args.seed)
-            how = f"generated in {sc.generated_s:.1f} s" if sc.generated_s else "reused"
-            print(f"{scale:g}x {fmt}: {stores:,} stores, data {how} ({data_dir})", file=sys.stderr)
-            measure_floor(sc, args.runs)
-            if can_export:
-                measure_export(sc, prefix, args.runs, workdir)
-                print(f"  first export (full parse) {sc.first_s:.2f} s", file=sys.stderr)
-            scenarios.append(sc)
+            for engine in args.engines:
+                sc = Scenario(scale=scale, fmt=fmt, stores=stores, data_dir=data_dir, engine=engine)
+                ensure_data(sc, gen, args.seed)
+                how = f"generated in {sc.generated_s:.1f} s" if sc.generated_s else "reused"
+                print(f"{scale:g}x {fmt} {engine}: {stores:,} stores, data {how} ({data_dir})",
+                      file=sys.stderr)  # fmt: skip
+                measure_floor(sc, args.runs)
+                if can_export:
+                    measure_export(sc, prefix, args.runs, workdir)
+                    print(f"  first export (full parse) {sc.first_s:.2f} s", file=sys.stderr)
+                scenarios.append(sc)
 
     print(table(scenarios))
     if args.check:
