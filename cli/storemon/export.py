@@ -39,6 +39,11 @@ STAGING_INPUTS = {
 }
 
 
+# What the export reads from the database it builds: with --engine spark these come over from
+# Spark.
+REPORT_TABLES = ["store_uptime_report", "rejected_rows", "int_report_clock"]
+
+
 class ExportError(Exception):
     """A user-facing failure of the export; the message is one line."""
 
@@ -205,7 +210,7 @@ def _build(
             raise ExportError(f"cannot read {path}: {failure.message}") from None
         raise ExportError(str(failure)) from None
     if engine == "spark":
-        spark.copy_tables(["store_uptime_report", "rejected_rows"], state / "spark-copy", building)
+        spark.copy_tables(REPORT_TABLES, state / "spark-copy", building)
 
 
 def _check_and_write_report(
