@@ -271,6 +271,15 @@ def test_report_flow_json_csv_and_history(client):
     assert client.get(report["url"]).text == as_csv.text
     assert client.get("/get_report", params={"report_id": report_id}).json() == report
     assert client.get("/reports").json()[0]["report_id"] == report_id
+    # An analyst may open the report's own database while the server runs.
+    folder = client.app.state.service.worker.reports_folder(report_id)
+    with duckdb.connect(str(folder / "report.duckdb"), read_only=True) as database:
+        assert database.execute(
+            "select uptime_last_week from store_uptime_report where store_id = '7011'"
+        ).fetchall() == [(168.0,)]
+        assert database.execute("select count(*) from rejected_rows").fetchall() == [(0,)]
+    assert sorted(p.name for p in (folder / "inputs").iterdir()) == [
+        "menu_hours.parquet", "store_status.parquet", "timezones.parquet"]  # fmt: skip
 
 
 def test_trigger_with_previous_and_no_body(client):
