@@ -353,8 +353,8 @@ def test_benchmark_generates_and_measures_the_floor(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     table = proc.stdout.strip().splitlines()
-    assert table[0].startswith("| scale | format | stores | status rows |")
-    assert table[2].startswith("| 0.001x | csv | 14 |")
+    assert table[0].startswith("| scale | format | engine | stores | status rows |")
+    assert table[2].startswith("| 0.001x | csv | duckdb | 14 |")
     data = tmp_path / "data-0.001x-csv-seed42"
     assert (data / "store_status.csv").exists()
     # A second run reuses the data.
