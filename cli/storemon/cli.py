@@ -69,6 +69,18 @@ def cli() -> None:
     " standard output (CSV).",
 )
 @click.option(
+    "--html",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as one self-contained HTML page with store timelines.",
+)
+@click.option(
+    "--html-stores",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Draw week timelines for this many stores with most downtime last week.",
+)
+@click.option(
     "--strict", is_flag=True, help="Fail (and write no CSV) if any input row is rejected."
 )
 @click.option(
@@ -88,6 +100,8 @@ def export_command(
     interpolation: str,
     db_path: Path,
     out: str,
+    html: Path | None,
+    html_stores: int,
     strict: bool,
     engine: str,
     verbose: bool,
@@ -103,10 +117,13 @@ def export_command(
       storemon export --data ./loop --as-of 2023-01-25T18:00:00Z --out loop.csv
       storemon export --status polls.csv --hours hours.csv --timezones zones.csv --out -
       storemon export --engine spark --data ./loop
+      storemon export --html report.html --out report.parquet
     """
     try:
         inputs = resolve_inputs(data_dir, status, hours, timezones)
-        export(inputs, db_path, out, as_of, interpolation, strict, verbose, engine)
+        export(
+            inputs, db_path, out, as_of, interpolation, strict, verbose, engine, html, html_stores
+        )
     except ExportError as error:
         raise click.ClickException(str(error)) from None
 

@@ -107,13 +107,19 @@ def export(
     strict: bool,
     verbose: bool,
     engine: str = "duckdb",
+    html: Path | None = None,
+    html_stores: int = 50,
 ) -> Summary:
-    """Build the report into a fresh database beside `db_path`, write the CSV, then move both
-    into place. A failed or killed run leaves the previous database and CSV as they were, and
-    readers of the old database file keep reading it undisturbed. With `engine` "spark" dbt
-    builds on Spark and the report's tables are copied into the fresh database."""
+    """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
+    the optional HTML page, then move them all into place. A failed or killed run leaves the
+    previous database and outputs as they were, and readers of the old database file keep
+    reading it undisturbed. With `engine` "spark" dbt builds on Spark and the report's tables
+    are copied into the fresh database."""
     if engine == "spark" and (missing := spark.missing_requirement()):
         raise ExportError(missing)
+    if engine == "spark" and html is not None:
+        # The page reads store_timeline, which the Spark export does not copy back yet.
+        raise ExportError("--html needs --engine duckdb")
     db_path = db_path.resolve()
     state = state_dir(db_path)
     try:
@@ -122,19 +128,25 @@ def export(
         raise ExportError(f"cannot create {state}: {error.strerror}") from None
     building = state / "building.duckdb"
     csv_file = None if out == "-" else _temporary_report_path(out)
+    html_file = None if html is None else _temporary_report_path(str(html))
     with _exclusive_lock(state / "export.lock", db_path):
         _check_database_free(db_path)
         try:
-            _remove_leftovers(building, csv_file)  # of a killed run
+            _remove_leftovers(building, csv_file, html_file)  # of a killed run
             _build(inputs, building, state, as_of, interpolation, verbose, engine)
             summary = _check_and_write_report(building, csv_file, out, strict)
+            if html_file is not None:
+                _write_html(building, html_file, html, html_stores)
             # The CSV goes first: its folder is the user's choice, so it is the likelier to fail.
             if csv_file is not None:
                 _move(csv_file, Path(out))
+            if html_file is not None:
+                _move(html_file, html)
             _replace_database(building, db_path)
         finally:
-            _remove_leftovers(building, csv_file)
-    eprint(f"wrote {db_path.name}" + ("" if out == "-" else f" and {out}"))
+            _remove_leftovers(building, csv_file, html_file)
+    outputs = [db_path.name] + ([] if out == "-" else [out]) + ([str(html)] if html else [])
+    eprint("wrote " + " and ".join(outputs))
     return summary
 
 
@@ -259,8 +271,8 @@ def _check_database_free(db_path: Path) -> None:
         raise ExportError(f"cannot open database {db_path}: {str(error).splitlines()[0]}") from None
 
 
-def _remove_leftovers(building: Path, csv_file: Path | None) -> None:
-    for leftover in (building, building.with_name(building.name + ".wal"), csv_file):
+def _remove_leftovers(building: Path, *outputs: Path | None) -> None:
+    for leftover in (building, building.with_name(building.name + ".wal"), *outputs):
         if leftover is not None:
             leftover.unlink(missing_ok=True)
 
@@ -274,6 +286,17 @@ def _replace_database(building: Path, db_path: Path) -> None:
 
 def _in_use_message(db_path: Path) -> str:
     return f"database {db_path} is in use by another process; try again when it is done"
+
+
+def _write_html(building: Path, html_file: Path, html: Path, html_stores: int) -> None:
+    from storemon.html_report import write_html_report  # altair and vl-convert load slowly
+
+    eprint(f"drawing {html}")
+    with duckdb.connect(str(building), read_only=True) as connection:
+        try:
+            write_html_report(connection, _report_query(), html_file, html_stores)
+        except OSError as error:
+            raise ExportError(f"cannot write {html}: {error.strerror}") from None
 
 
 def _report_query() -> str:
