@@ -199,6 +199,8 @@ def _build(
     command = ["build", "--select", *selection, "--indirect-selection", "empty"]
     if engine == "spark":
         command += ["--target", "spark"]
+        # store_timeline (the HTML report's mart) is DuckDB SQL, and --html needs DuckDB.
+        command += ["--exclude", "store_timeline"]
         # Spark's tables and catalog; fixed for the life of the process's SparkSession.
         settings["spark_warehouse"] = str(state / "spark-warehouse")
         spark.quiet_logging()
