@@ -280,3 +280,18 @@ def test_load_16_clients_posting_polls_while_a_report_runs(tmp_path, big_data):
     with duckdb.connect(str(tmp_path / "home" / "inbox.duckdb"), read_only=True) as inbox:
         count = inbox.execute("select count(*) from polls where store_id like 'load-%'")
         assert count.fetchone() == (16 * 40,)
+
+
+def test_chromium_opens_the_served_report_page(tmp_path, dst_server):
+    """A browser asks for HTML: the served page renders without console errors."""
+    from test_html import run_chromium  # skips where chromium is missing, fails in CI
+
+    with dst_server.client() as client:
+        report_id = client.post("/trigger_report").json()["report_id"]
+        assert wait_report(client, report_id)["status"] == "Complete"
+    url = f"{dst_server.url}/reports/{report_id}"
+    run = run_chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", url)
+    assert run.returncode == 0, run.stderr
+    assert [line for line in run.stderr.splitlines() if "CONSOLE" in line] == []
+    assert run.stdout.count("<svg") == len(STORES)
+    assert f"/reports/{report_id}/stores/{STORES[0]}" in run.stdout

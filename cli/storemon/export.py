@@ -296,12 +296,12 @@ def _write_html(building: Path, html_file: Path, html: Path, html_stores: int) -
     eprint(f"drawing {html}")
     with duckdb.connect(str(building), read_only=True) as connection:
         try:
-            write_html_report(connection, _report_query(), html_file, html_stores)
+            write_html_report(connection, report_query(), html_file, html_stores)
         except OSError as error:
             raise ExportError(f"cannot write {html}: {error.strerror}") from None
 
 
-def _report_query() -> str:
+def report_query() -> str:
     columns = ", ".join(
         name if name == "store_id" else f"round({name}, 2)::decimal(18, 2) as {name}"
         for name in REPORT_COLUMNS
@@ -313,7 +313,7 @@ def _write_report(connection: duckdb.DuckDBPyConnection, csv_file: Path | None, 
     if csv_file is None:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(REPORT_COLUMNS)
-        writer.writerows(connection.execute(_report_query()).fetchall())
+        writer.writerows(connection.execute(report_query()).fetchall())
         return
     escaped = str(csv_file).replace("'", "''")
     if out.lower().endswith(".parquet"):
@@ -322,7 +322,7 @@ def _write_report(connection: duckdb.DuckDBPyConnection, csv_file: Path | None, 
         query = f"select {columns} from store_uptime_report order by store_id"
         copy = f"copy ({query}) to '{escaped}' (format parquet)"
     else:
-        copy = f"copy ({_report_query()}) to '{escaped}' (header, delimiter ',')"
+        copy = f"copy ({report_query()}) to '{escaped}' (header, delimiter ',')"
     try:
         connection.execute(copy)
     except duckdb.Error as error:

@@ -12,6 +12,7 @@ import html
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 
@@ -41,19 +42,51 @@ def write_html_report(
     connection: duckdb.DuckDBPyConnection, report_query: str, path: Path, timeline_stores: int
 ) -> None:
     """Write the page for the database behind `connection` to `path`."""
+    path.write_text(report_page(connection, report_query, timeline_stores), encoding="utf-8")
+
+
+def report_page(
+    connection: duckdb.DuckDBPyConnection,
+    report_query: str,
+    timeline_stores: int,
+    store_url: str | None = None,
+) -> str:
+    """The whole report as a page; `store_url` (with `{store_id}`) links each timeline to its
+    store's page."""
     rows = connection.execute(ranked_report_query(report_query)).fetchall()
     worst = [row[0] for row in rows[:timeline_stores]]
     timeline_rows = _timeline_rows(connection, worst)
-    timelines = [_store_section(store_id, timeline_rows[store_id]) for store_id in worst]
-    page = _PAGE.format(
+    timelines = [_store_section(store_id, timeline_rows[store_id], store_url) for store_id in worst]
+    return _PAGE.format(
+        title="storemon report",
         style=_STYLE,
-        summary=_summary(connection, len(rows)),
-        legend=_LEGEND,
-        ranking=_ranking_table(rows),
-        timeline_count=len(worst),
-        timelines="\n".join(timelines),
+        body=_REPORT_BODY.format(
+            summary=_summary(connection, len(rows)),
+            legend=_LEGEND,
+            ranking=_ranking_table(rows),
+            timeline_count=len(worst),
+            timelines="\n".join(timelines),
+        ),
     )
-    path.write_text(page, encoding="utf-8")
+
+
+def store_page(
+    connection: duckdb.DuckDBPyConnection, report_query: str, store_id: str
+) -> str | None:
+    """One store's page: its six measures and its week timeline; None for an unknown store."""
+    row = connection.execute(
+        f"select * from ({report_query}) where store_id = ?", [store_id]
+    ).fetchone()
+    if row is None:
+        return None
+    return _PAGE.format(
+        title=f"storemon: store {_e(store_id)}",
+        style=_STYLE,
+        body=f"<h1>Store {_e(store_id)}</h1>"
+        + _ranking_table([row], ranked=False)
+        + _LEGEND
+        + _store_section(store_id, _timeline_rows(connection, [store_id])[store_id], None),
+    )
 
 
 def _summary(connection: duckdb.DuckDBPyConnection, stores: int) -> str:
@@ -87,10 +120,10 @@ def _summary(connection: duckdb.DuckDBPyConnection, stores: int) -> str:
     )
 
 
-def _ranking_table(rows: Sequence[tuple]) -> str:
+def _ranking_table(rows: Sequence[tuple], ranked: bool = True) -> str:
     header = "".join(f"<th>{_e(label)}" for _, label in MEASURES)
     body = "".join(
-        f"<tr><td>{rank}<td class=id>{_e(row[0])}"
+        f"<tr><td>{rank if ranked else ''}<td class=id>{_e(row[0])}"
         + "".join(_measure_cell(value) for value in row[1:])
         for rank, row in enumerate(rows, start=1)
     )
@@ -118,12 +151,15 @@ def _timeline_rows(
     return by_store
 
 
-def _store_section(store_id: str, rows: list[dict]) -> str:
+def _store_section(store_id: str, rows: list[dict], store_url: str | None) -> str:
     zone = rows[0]["timezone_name"] if rows else ""
     has_polls = any(row["element"].startswith("poll") for row in rows)
     note = "" if has_polls else "<p class=note>No poll that counts: measures unknown.</p>"
+    name = _e(store_id)
+    if store_url:
+        name = f"<a href='{_e(store_url.format(store_id=quote(store_id, safe='')))}'>{name}</a>"
     return (
-        f"<section class=store id='store-{_e(store_id)}'><h3>{_e(store_id)} "
+        f"<section class=store id='store-{_e(store_id)}'><h3>{name} "
         f"<small>{_e(zone)}</small></h3>{note}{timeline_svg(rows)}</section>"
     )
 
@@ -301,9 +337,12 @@ section.store h3{margin:1.2em 0 .2em;font-size:14px}small{color:#666;font-weight
 .note{color:#a00;margin:0}
 """
 _PAGE = """<!doctype html>
-<html lang=en><head><meta charset=utf-8><title>storemon report</title>
+<html lang=en><head><meta charset=utf-8><title>{title}</title>
 <style>{style}</style></head><body>
-<h1>storemon: store uptime during business hours</h1>
+{body}
+</body></html>
+"""
+_REPORT_BODY = """<h1>storemon: store uptime during business hours</h1>
 <h2>Fleet</h2>
 {summary}
 <h2>Stores by downtime in the last week</h2>
@@ -313,5 +352,4 @@ time.</p>
 <h2>Timelines of the {timeline_count} stores with most downtime last week</h2>
 {legend}
 {timelines}
-</body></html>
 """

@@ -13,7 +13,7 @@ from storemon import __version__
 from storemon.project import eprint
 from storemon.service.core import Service, Settings, require_token
 from storemon.service.inbox import InvalidRows
-from storemon.service.routers import ingest, reports
+from storemon.service.routers import ingest, pages, reports
 from storemon.service.schemas import Health
 
 health = APIRouter(tags=["health"])
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     guarded = [Depends(require_token)]
     app.include_router(ingest.router, dependencies=guarded)
     app.include_router(reports.router, dependencies=guarded)
+    app.include_router(pages.router, dependencies=guarded)
     app.include_router(health)
 
     @app.exception_handler(InvalidRows)
