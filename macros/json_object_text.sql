@@ -22,3 +22,16 @@
         map('ignoreNullFields', 'false')
     )
 {%- endmacro %}
+
+{#- The text value of `key` in a JSON object made by json_object_text; NULL for `null`. -#}
+{% macro json_text_field(json_expression, key) -%}
+    {{ return(adapter.dispatch('json_text_field', 'storemon')(json_expression, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text_field(json_expression, key) -%}
+    json_extract_string({{ json_expression }}, '$.{{ key }}')
+{%- endmacro %}
+
+{% macro spark__json_text_field(json_expression, key) -%}
+    get_json_object({{ json_expression }}, '$.{{ key }}')
+{%- endmacro %}

@@ -1,12 +1,14 @@
 {#- The rows of one input as text, whatever their source: the bundled seed when the path setting
     (see `setting`) is empty, else the user's CSV or Parquet file. Columns are found by (trimmed) header name, so
     their order does not matter; each output column takes the first header name of its list
-    that the file has. Adds `source_file` and `source_row_number` (1 = first data row). -#}
-{% macro select_input(path_setting, seed_name, columns) -%}
-    {{ return(adapter.dispatch('select_input', 'storemon')(path_setting, seed_name, columns)) }}
+    that the file has. Adds `source_file` and `source_row_number` (1 = first data row); with
+    `numbered` false a CSV file's rows are not numbered (NULL), which keeps DuckDB's read
+    parallel: numbering serialises it, about half of the polls' staging time. -#}
+{% macro select_input(path_setting, seed_name, columns, numbered=true) -%}
+    {{ return(adapter.dispatch('select_input', 'storemon')(path_setting, seed_name, columns, numbered)) }}
 {%- endmacro %}
 
-{% macro default__select_input(path_setting, seed_name, columns) -%}
+{% macro default__select_input(path_setting, seed_name, columns, numbered=true) -%}
     {%- set path = setting(path_setting) | trim -%}
     {%- if not path -%}
         select
@@ -26,10 +28,12 @@
             {{ quoted_path }} as source_file,
             {%- if is_parquet %}
             file_row_number + 1 as source_row_number,
-            {%- else %}
-            {#- `with ordinality` numbers rows in file order and, unlike `row_number() over ()`,
-                keeps the CSV scan parallel. #}
+            {%- elif numbered %}
+            {#- `with ordinality` numbers rows in file order (`row_number() over ()` does not
+                promise to). #}
             ordinality as source_row_number,
+            {%- else %}
+            null::bigint as source_row_number,
             {%- endif %}
             {%- for names in columns %}
             {%- set found = find_column(header, names, path) %}
@@ -56,7 +60,7 @@
                 'column{{ loop.index0 }}': 'VARCHAR'{{ "," if not loop.last }}
                 {%- endfor %}
             }
-        ) with ordinality
+        ){{ " with ordinality" if numbered }}
         {%- endif %}
     {%- endif %}
 {%- endmacro %}
@@ -109,8 +113,9 @@
     partitions are its byte ranges in order, and monotonically_increasing_id grows with them),
     drops the header and blank lines as DuckDB does, then splits each line with from_csv:
     fields past the header's are ignored, missing ones are NULL. A seed is read from its CSV
-    file too: a Spark table keeps no row order to number the rows by. -#}
-{% macro spark__select_input(path_setting, seed_name, columns) -%}
+    file too: a Spark table keeps no row order to number the rows by. Rows are always numbered
+    (`numbered` is ignored): the numbering is part of the line split. -#}
+{% macro spark__select_input(path_setting, seed_name, columns, numbered=true) -%}
     {%- set path = setting(path_setting) | trim -%}
     {%- set source_file = path -%}
     {%- if not path -%}

@@ -1,10 +1,12 @@
-{# One row per poll row read, valid or not; `rejection_reason` says why a row cannot be used. #}
+{# One row per poll row read, valid or not; `rejection_reason` says why a row cannot be used.
+    A CSV file's rows are not numbered here: numbering millions of polls serialises the read,
+    and only the rejected ones need a number, which rejected_rows gives them. #}
 with
 
 source as (
     {{ select_input('status_path', 'store_status', [
         ['store_id'], ['status'], ['timestamp_utc'],
-    ]) }}
+    ], numbered=false) }}
 ),
 
 cleaned as (

@@ -1,5 +1,5 @@
 {# SPEC §7: for every input, rows read = rows accepted + rows rejected. Rows read are counted
-    straight from the input, not from the staging models. #}
+    straight from the input, not from the staging models (unnumbered: a parallel count). #}
 {{ config(tags=['invariant']) }}
 {%- set inputs = [
     ('store_status', 'status_path', 'stg_store_status', [['store_id'], ['status'], ['timestamp_utc']]),
@@ -13,7 +13,7 @@ with
 {{ input_name }}_counts as (
     select
         '{{ input_name }}' as input_name,
-        (select count(*) from ({{ select_input(path_var, input_name, columns) }}))
+        (select count(*) from ({{ select_input(path_var, input_name, columns, numbered=false) }}))
             as rows_read,
         (
             select count(*) from {{ ref(staging_model) }}
