@@ -16,7 +16,7 @@ cleaned as (
         day as raw_day,
         start_time_local as raw_start_time_local,
         end_time_local as raw_end_time_local,
-        nullif(trim(store_id), '') as store_id,
+        {{ trimmed_text('store_id') }} as store_id,
         case
             when trim(day) in ('0', '1', '2', '3', '4', '5', '6') then cast(trim(day) as integer)
         end as day_of_week,

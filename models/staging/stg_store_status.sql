@@ -16,8 +16,12 @@ cleaned as (
         store_id as raw_store_id,
         status as raw_status,
         timestamp_utc as raw_timestamp_utc,
-        nullif(trim(store_id), '') as store_id,
-        lower(trim(status)) as status,
+        {{ trimmed_text('store_id') }} as store_id,
+        {#- lower(trim()) copies every string; real rows need neither. #}
+        case
+            when status in ('active', 'inactive') then status
+            else lower(trim(status))
+        end as status,
         {{ parse_timestamp_utc('timestamp_utc') }} as polled_at
     from source
 ),

@@ -23,7 +23,7 @@ cleaned as (
         source.source_row_number,
         source.store_id as raw_store_id,
         source.timezone_str as raw_timezone_str,
-        nullif(trim(source.store_id), '') as store_id,
+        {{ trimmed_text('source.store_id') }} as store_id,
         known_timezones.timezone_name
     from source
     left join known_timezones
