@@ -26,17 +26,6 @@ int_stores as (
     from {{ ref('int_stores') }}
 ),
 
-with_neighbours as (
-    select
-        store_key,
-        is_active,
-        polled_at,
-        lag(polled_at) over by_time as previous_polled_at,
-        lag(is_active) over by_time as previous_is_active
-    from int_polls_deduplicated
-    window by_time as (partition by store_key order by polled_at)
-),
-
 {# Where a poll's interval begins; NULL for the first poll (no limit backwards). Only polls that
     change the status begin a run, so the others are dropped here. #}
 run_starts as (
@@ -48,7 +37,7 @@ run_starts as (
         {%- else %}
         case when previous_polled_at is not null then polled_at end
         {%- endif %} as status_from_at
-    from with_neighbours
+    from int_polls_deduplicated
     where previous_is_active is distinct from is_active
 ),
 
