@@ -9,7 +9,10 @@ runs `storemon export --verbose` as a whole, fresh process `--runs` times and pr
 table: wall time (median, min-max); the sum of dbt's node times for the models (and for the
 invariant tests) and the three slowest models, as dbt reports them; the rest of the run, outside
 dbt's nodes (import, start-up, parse, writing the CSV); peak RSS; and the floor - a bare DuckDB
-`count(*)` over the same three files in a fresh process.
+`count(*)` over the same three files in a fresh process. Beside it, the models' SQL alone: the
+statements the last export ran (dbt's target/run), in the same order, in a fresh process with
+DuckDB and no dbt, writing a fresh database file and the report CSV, which must equal the
+export's byte for byte. The difference is what dbt costs; the invariant tests are not in it.
 
 Before the table it measures dbt's fixed cost directly, as medians of `--runs` fresh processes:
 importing dbt (and dbt-duckdb), and a whole export of a one-row input with a warm parse cache
@@ -64,6 +67,22 @@ for path in sys.argv[2:]:
 print(",".join(str(c) for c in counts))
 """
 
+# The models' SQL without dbt: argv = database, report CSV, then the run/ SQL files in build
+# order. dbt builds `x__dbt_tmp` in database "building" and renames it; here `x` is built at once.
+SQL_ALONE_SCRIPT = """
+import re, sys, duckdb
+from storemon.export import report_query
+database, report, *files = sys.argv[1:]
+con = duckdb.connect(database)
+con.execute("SET enable_progress_bar = false")
+for path in files:
+    sql = open(path).read().replace('"building"."main".', "")
+    con.execute(re.sub(r'__dbt_tmp"', '"', sql))
+escaped = report.replace("'", "''")
+con.execute(f"copy ({report_query()}) to '{escaped}' (header, delimiter ',')")
+con.execute("checkpoint")
+"""
+
 
 @dataclass
 class Measure:
@@ -92,6 +111,8 @@ class Scenario:
     models_s: list[float] = field(default_factory=list)  # per run: sum over the models
     tests_s: list[float] = field(default_factory=list)  # per run: sum over the tests
     outside_s: list[float] = field(default_factory=list)  # per run: wall minus every node
+    sql_alone_s: list[float] = field(default_factory=list)  # the models' SQL without dbt
+    sql_alone_same: bool | None = None  # its report equals the export's
 
 
 def run_measured(argv: list[str], cwd: Path | None = None) -> Measure:
@@ -218,6 +239,28 @@ def measure_export(sc: Scenario, prefix: list[str], runs: int, workdir: Path) ->
             continue
         sc.export.append(m)
         record_node_times(sc, m)
+    if sc.engine == "duckdb":
+        measure_sql_alone(sc, runs, run_dir, report)
+
+
+def measure_sql_alone(sc: Scenario, runs: int, run_dir: Path, export_report: Path) -> None:
+    """The statements of the last export's models, without dbt, `runs` times (see the top)."""
+    compiled = run_dir / "storemon.dbt" / "target" / "run" / "storemon" / "models"
+    order = [
+        found.group(2)
+        for line in sc.export[-1].stderr.splitlines()
+        if (found := NODE_LINE.match(line.strip())) and found.group(1) == "success"
+    ]
+    files = [str(path) for name in order for path in compiled.glob(f"*/{name}.sql")]
+    alone_db, alone_report = run_dir / "sql-alone.duckdb", run_dir / "sql-alone.csv"
+    for _ in range(runs):
+        alone_db.unlink(missing_ok=True)
+        argv = [sys.executable, "-c", SQL_ALONE_SCRIPT, str(alone_db), str(alone_report), *files]
+        m = run_measured(argv)
+        if m.returncode != 0:
+            sys.exit(f"the models' SQL alone failed:\n{m.stderr.strip()[-2000:]}")
+        sc.sql_alone_s.append(m.seconds)
+    sc.sql_alone_same = alone_report.read_bytes() == export_report.read_bytes()
 
 
 def fmt_bytes(n: float) -> str:
@@ -234,13 +277,20 @@ def med(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} s" if values else "-"
 
 
+def sql_alone(sc: Scenario) -> str:
+    if not sc.sql_alone_s:
+        return "-"
+    same = "same report" if sc.sql_alone_same else "REPORT DIFFERS"
+    return f"{med(sc.sql_alone_s)} ({same})"
+
+
 def table(scenarios: list[Scenario]) -> str:
     head = (
         "| scale | format | engine | stores | status rows | export median | min - max "
         "| models (sum) | invariant tests (sum) | outside dbt's nodes | peak RSS "
-        "| floor (DuckDB scan) | slowest models (median) |"
+        "| models' SQL alone (no dbt) | floor (DuckDB scan) | slowest models (median) |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for sc in scenarios:
         if sc.export:
             secs = [m.seconds for m in sc.export]
@@ -251,11 +301,12 @@ def table(scenarios: list[Scenario]) -> str:
                 med(sc.tests_s),
                 med(sc.outside_s),
                 fmt_bytes(max(m.peak_rss for m in sc.export)),
+                sql_alone(sc),
                 med(sc.floor_s),
                 slowest(sc),
             ]
         else:
-            cells = ["-", "-", "-", "-", "-", "-", med(sc.floor_s), "-"]
+            cells = ["-", "-", "-", "-", "-", "-", "-", med(sc.floor_s), "-"]
         row = [f"{sc.scale:g}x", sc.fmt, sc.engine, f"{sc.stores:,}", f"{sc.status_rows:,}", *cells]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -286,6 +337,11 @@ def check(scenarios: list[Scenario]) -> list[str]:
                 else (f"{value:.2f} s", f"{limit:g} s")
             )
             missed.append(f"{scale:g}x {fmt} {what}: {shown[0]} > {shown[1]}")
+    missed += [
+        f"{sc.scale:g}x {sc.fmt}: the models' SQL alone wrote a different report"
+        for sc in measured.values()
+        if sc.sql_alone_same is False
+    ]
     one, ten = measured.get((1.0, "csv")), measured.get((10.0, "csv"))
     if one and ten:
         growth = figure(ten, "models_s") / figure(one, "models_s")

@@ -361,3 +361,17 @@ def test_benchmark_generates_and_measures_the_floor(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
     assert again.returncode == 0 and "reused" in again.stderr
     assert again.stdout.splitlines()[2].split("|")[4] == table[2].split("|")[4]  # status rows
+
+
+def test_benchmark_measures_the_export_and_its_sql_without_dbt(tmp_path: Path) -> None:
+    """A whole benchmark run at a tiny scale: dbt's fixed cost, the export, and the models'
+    SQL run without dbt, whose report must equal the export's."""
+    script = REPO / "bench" / "benchmark.py"
+    args = ["--scales", "0.001", "--runs", "1", "--workdir", str(tmp_path)]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("dbt's fixed cost (medians of 1 fresh processes)")
+    header, _, row = proc.stdout.strip().splitlines()[-3:]
+    cells = dict(zip(header.split("|"), row.split("|"), strict=True))
+    assert cells[" models' SQL alone (no dbt) "].endswith("(same report) ")
+    assert cells[" export median "].strip().endswith(" s")
