@@ -244,6 +244,34 @@ def test_extra_columns_are_ignored(tmp_path, db):
     assert run.rejected() == []
 
 
+def test_identical_rejected_poll_rows_each_keep_their_row_number(tmp_path, db):
+    """Poll rows are numbered only when some are rejected (rejected_rows matches them by raw
+    values): identical bad rows, short rows and a row that differs only in blanks each get
+    their own row number."""
+    status = (
+        "store_id,status,timestamp_utc\n"
+        "s,active,2024-01-10 00:00:00 UTC\n"  # 1
+        "s,maybe,2024-01-10 01:00:00 UTC\n"  # 2
+        "s,active,2024-01-10 02:00:00 UTC\n"  # 3
+        "s,maybe,2024-01-10 01:00:00 UTC\n"  # 4: the same as 2
+        "s\n"  # 5: short, padded with nulls
+        "s, maybe,2024-01-10 01:00:00 UTC\n"  # 6: 2 with a blank
+        "s\n"  # 7: the same as 5
+    )
+    run = export(tmp_path, db, status=status)
+    assert_succeeded(run)
+    file = str(run.files["status"])
+    maybe = {"store_id": "s", "status": "maybe", "timestamp_utc": "2024-01-10 01:00:00 UTC"}
+    short = {"store_id": "s", "status": None, "timestamp_utc": None}
+    assert run.rejected() == [
+        ("store_status", file, 2, maybe, "unknown status"),
+        ("store_status", file, 4, maybe, "unknown status"),
+        ("store_status", file, 5, short, "unknown status"),
+        ("store_status", file, 6, {**maybe, "status": " maybe"}, "unknown status"),
+        ("store_status", file, 7, short, "unknown status"),
+    ]
+
+
 def test_columns_in_another_order(tmp_path, db):
     run = export(
         tmp_path,
