@@ -272,6 +272,31 @@ def test_identical_rejected_poll_rows_each_keep_their_row_number(tmp_path, db):
     ]
 
 
+def test_identical_rejected_hours_rows_each_keep_their_row_number(tmp_path, db):
+    """The business hours are staged unnumbered too: identical bad rows and short rows each
+    get their own row number, and the good rows still count."""
+    hours = (
+        "store_id,day,start_time_local,end_time_local\n"
+        "s,2,08:00,09:00\n"  # 1
+        "s,9,08:00,09:00\n"  # 2
+        "s,9,08:00,09:00\n"  # 3: the same as 2
+        "s,2\n"  # 4: short
+        "s,2\n"  # 5: the same as 4
+    )
+    run = export(tmp_path, db, hours=hours)
+    assert_succeeded(run)
+    assert run.report == {"s": GOOD_ROW}
+    file = str(run.files["hours"])
+    bad_day = {"store_id": "s", "day": "9", "start_time_local": "08:00", "end_time_local": "09:00"}
+    short = {"store_id": "s", "day": "2", "start_time_local": None, "end_time_local": None}
+    assert run.rejected() == [
+        ("menu_hours", file, 2, bad_day, "day not in 0-6"),
+        ("menu_hours", file, 3, bad_day, "day not in 0-6"),
+        ("menu_hours", file, 4, short, "unparseable start_time_local"),
+        ("menu_hours", file, 5, short, "unparseable start_time_local"),
+    ]
+
+
 def test_columns_in_another_order(tmp_path, db):
     run = export(
         tmp_path,

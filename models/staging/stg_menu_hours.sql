@@ -1,11 +1,13 @@
 {# One row per business-hours row read, valid or not; `rejection_reason` says why a row cannot
-    be used. Times are intervals since local midnight, `24:00` being the end of the day. #}
+    be used. Times are intervals since local midnight, `24:00` being the end of the day. A CSV
+    file's rows are not numbered here (it would serialise the read and the parsing after it);
+    rejected_rows numbers the rejected ones. #}
 with
 
 source as (
     {{ select_input('hours_path', 'menu_hours', [
         ['store_id'], ['day', 'dayOfWeek'], ['start_time_local'], ['end_time_local'],
-    ]) }}
+    ], numbered=false) }}
 ),
 
 cleaned as (
