@@ -34,12 +34,13 @@
         {%- do parts.update({name: 'regexp_extract(trim(' ~ text_expression ~ '), '
             ~ pattern ~ ', ' ~ loop.index ~ ')'}) -%}
     {%- endfor -%}
+    {#- try_cast: with spark.sql.ansi.enabled a cast of '' is an error, whatever guards it. -#}
     {%- set microseconds -%}
         case when {{ parts.hours }} != '' then
-            cast({{ parts.hours }} as bigint) * 3600000000
-            + cast({{ parts.minutes }} as bigint) * 60000000
-            + cast(coalesce(nullif({{ parts.seconds }}, ''), '0') as bigint) * 1000000
-            + cast(rpad({{ parts.fraction }}, 6, '0') as bigint)
+            try_cast({{ parts.hours }} as bigint) * 3600000000
+            + try_cast({{ parts.minutes }} as bigint) * 60000000
+            + try_cast(coalesce(nullif({{ parts.seconds }}, ''), '0') as bigint) * 1000000
+            + try_cast(rpad({{ parts.fraction }}, 6, '0') as bigint)
         end
     {%- endset -%}
     case

@@ -39,13 +39,15 @@
         {%- do parts.update({name: 'regexp_extract(upper(trim(' ~ text_expression ~ ')), '
             ~ pattern ~ ', ' ~ loop.index ~ ')'}) -%}
     {%- endfor -%}
+    {#- try_ forms: with spark.sql.ansi.enabled a failed cast or parse (an empty group of a
+        text that does not match, a 30 February) is an error, not NULL. #}
     timestamp_micros(
-        unix_micros(to_timestamp({{ parts.day }} || ' ' || {{ parts.time }}, 'yyyy-MM-dd HH:mm:ss'))
+        unix_micros(try_to_timestamp({{ parts.day }} || ' ' || {{ parts.time }}, 'yyyy-MM-dd HH:mm:ss'))
         {#- Fractions beyond microseconds are truncated. #}
-        + coalesce(cast(rpad(left({{ parts.fraction }}, 6), 6, '0') as bigint), 0)
+        + coalesce(try_cast(rpad(left({{ parts.fraction }}, 6), 6, '0') as bigint), 0)
         - case {{ parts.sign }} when '-' then -1 else 1 end
-        * (coalesce(cast({{ parts.offset_hours }} as bigint), 0) * 60
-            + coalesce(cast({{ parts.offset_minutes }} as bigint), 0))
+        * (coalesce(try_cast({{ parts.offset_hours }} as bigint), 0) * 60
+            + coalesce(try_cast({{ parts.offset_minutes }} as bigint), 0))
         * 60000000
     )
 {%- endmacro %}

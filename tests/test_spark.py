@@ -161,6 +161,74 @@ def test_random_inputs(tmp_path, parts, mode):
     assert_same_report(folder, *args)
 
 
+# Values that fail a cast or a parse: under spark.sql.ansi.enabled each is an error unless the
+# SQL asks for NULL (try_cast, try_to_timestamp), and DuckDB rejects the rows they are in.
+ANSI_POLLS = [
+    ("a", "active", "2024-01-15 01:14:00 UTC"),
+    ("a", "inactive", ""),
+    ("a", "active", "soon"),
+    ("a", "active", "2023-02-30 10:00:00"),
+    ("a", "active", "2024-01-15T02:00:00+0530"),
+    ("a", "active", "2024-01-15 02:00:00.1234567 UTC"),
+    ("b", "active", "2024-01-15T03:00:00-07"),
+]
+ANSI_HOURS = [
+    ("a", 0, "9:00", "17:30:00.5"),
+    ("a", 1, "", "17:00"),
+    ("a", 2, "25:00", "26:00"),
+    ("a", 3, "9:0", "10:00"),
+    ("b", "x", "09:00", "10:00"),
+    ("b", "", "09:00", "10:00"),
+    ("b", 4, "24:00", "24:00:00"),
+]
+ANSI_ZONES = [("a", "Asia/Kolkata"), ("b", ""), ("b", "Mars/Base")]
+
+
+@pytest.fixture
+def ansi_on(monkeypatch):
+    """dbt-spark forces spark.sql.ansi.enabled off in every session query; turn it on, as a
+    Thrift server (ANSI by default on Spark 4) or another Spark's defaults may have it."""
+    from dbt.adapters.spark import session
+
+    cursor_init = session.Cursor.__init__
+
+    def ansi_cursor(self, *, server_side_parameters=None):
+        parameters = {**(server_side_parameters or {}), "spark.sql.ansi.enabled": "true"}
+        cursor_init(self, server_side_parameters=parameters)
+
+    monkeypatch.setattr(session.Cursor, "__init__", ansi_cursor)
+    yield
+    from pyspark.sql import SparkSession
+
+    # What later tests expect (dbt-spark sets it again on their first query anyway).
+    SparkSession.builder.getOrCreate().conf.set("spark.sql.ansi.enabled", "false")
+
+
+@needs_spark
+def test_ansi_mode_gives_the_same_report(ansi_on, tmp_path):
+    """With spark.sql.ansi.enabled on, bad values still become rejected rows (as on DuckDB)
+    instead of stopping the build with CAST_INVALID_INPUT."""
+    write_inputs(tmp_path / "bad", ANSI_POLLS, ANSI_HOURS, ANSI_ZONES)
+    _, rejected = assert_same_report(
+        tmp_path, "--data", str(tmp_path / "bad"), "--as-of", "2024-01-16T00:00:00Z"
+    )
+    from pyspark.sql import SparkSession
+
+    assert SparkSession.builder.getOrCreate().conf.get("spark.sql.ansi.enabled") == "true"
+    assert [(row[0], row[2], row[4]) for row in rejected] == [
+        ("menu_hours", 2, "unparseable start_time_local"),
+        ("menu_hours", 3, "unparseable start_time_local"),
+        ("menu_hours", 4, "unparseable start_time_local"),
+        ("menu_hours", 5, "day not in 0-6"),
+        ("menu_hours", 6, "day not in 0-6"),
+        ("store_status", 2, "unparseable timestamp_utc"),
+        ("store_status", 3, "unparseable timestamp_utc"),
+        ("store_status", 4, "unparseable timestamp_utc"),
+        ("timezones", 2, "invalid timezone"),
+        ("timezones", 3, "invalid timezone"),
+    ]
+
+
 @needs_spark
 @pytest.mark.skipif(not LOOP.is_dir(), reason="needs ../shared/data/loop beside the checkout")
 @pytest.mark.parametrize("version", ["v1_2023", "v2_2024"])
