@@ -90,6 +90,16 @@ def cli() -> None:
     show_default=True,
     help="Where dbt builds the report: DuckDB, or Apache Spark (pip install 'storemon[spark]').",
 )
+@click.option(
+    "--spark-target",
+    type=click.Choice(["session", "thrift"]),
+    default="session",
+    show_default=True,
+    envvar="STOREMON_SPARK_TARGET",
+    help="With --engine spark: a SparkSession in this process (local, or the cluster of"
+    " STOREMON_SPARK_MASTER), or the Thrift server of STOREMON_SPARK_HOST/PORT"
+    " (env STOREMON_SPARK_TARGET).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Print each dbt model as it is built.")
 def export_command(
     data_dir: Path | None,
@@ -104,6 +114,7 @@ def export_command(
     html_stores: int,
     strict: bool,
     engine: str,
+    spark_target: str,
     verbose: bool,
 ) -> None:
     """Build the uptime report and write it as CSV.
@@ -117,13 +128,15 @@ def export_command(
       storemon export --data ./loop --as-of 2023-01-25T18:00:00Z --out loop.csv
       storemon export --status polls.csv --hours hours.csv --timezones zones.csv --out -
       storemon export --engine spark --data ./loop
+      storemon export --engine spark --spark-target thrift --data /shared/loop
       storemon export --html report.html --out report.parquet
     """
     try:
         inputs = resolve_inputs(data_dir, status, hours, timezones)
         export(
-            inputs, db_path, out, as_of, interpolation, strict, verbose, engine, html, html_stores
-        )
+            inputs, db_path, out, as_of, interpolation, strict, verbose, engine, html, html_stores,
+            spark_target,
+        )  # fmt: skip
     except ExportError as error:
         raise click.ClickException(str(error)) from None
 

@@ -109,13 +109,15 @@ def export(
     engine: str = "duckdb",
     html: Path | None = None,
     html_stores: int = 50,
+    spark_target: str = "session",
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
     the optional HTML page, then move them all into place. A failed or killed run leaves the
     previous database and outputs as they were, and readers of the old database file keep
-    reading it undisturbed. With `engine` "spark" dbt builds on Spark and the report's tables
-    are copied into the fresh database."""
-    if engine == "spark" and (missing := spark.missing_requirement()):
+    reading it undisturbed. With `engine` "spark" dbt builds on Spark (`spark_target`: a
+    SparkSession or a Thrift server) and the report's tables are copied into the fresh
+    database."""
+    if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
     if engine == "spark" and html is not None:
         # The page reads store_timeline, which the Spark export does not copy back yet.
@@ -133,7 +135,7 @@ def export(
         _check_database_free(db_path)
         try:
             _remove_leftovers(building, csv_file, html_file)  # of a killed run
-            _build(inputs, building, state, as_of, interpolation, verbose, engine)
+            _build(inputs, building, state, as_of, interpolation, verbose, engine, spark_target)
             summary = _check_and_write_report(building, csv_file, out, strict)
             if html_file is not None:
                 _write_html(building, html_file, html, html_stores)
@@ -179,6 +181,7 @@ def _build(
     interpolation: str,
     verbose: bool,
     engine: str,
+    spark_target: str,
 ) -> None:
     settings = {
         "interpolation": interpolation,
@@ -198,11 +201,11 @@ def _build(
         eprint(f"building the report from {inputs.status.parent}")
     command = ["build", "--select", *selection, "--indirect-selection", "empty"]
     if engine == "spark":
-        command += ["--target", "spark"]
+        command += ["--target", spark.DBT_TARGETS[spark_target]]
         # store_timeline (the HTML report's mart) is DuckDB SQL, and --html needs DuckDB.
         command += ["--exclude", "store_timeline"]
         # Spark's tables and catalog; fixed for the life of the process's SparkSession.
-        settings["spark_warehouse"] = str(state / "spark-warehouse")
+        settings["spark_warehouse"] = spark.warehouse(state)
         spark.quiet_logging()
 
     def show(node: NodeResult) -> None:
@@ -224,7 +227,7 @@ def _build(
             raise ExportError(f"cannot read {path}: {failure.message}") from None
         raise ExportError(str(failure)) from None
     if engine == "spark":
-        spark.copy_tables(REPORT_TABLES, state / "spark-copy", building)
+        spark.copy_tables(spark_target, REPORT_TABLES, building)
 
 
 def _check_and_write_report(

@@ -1,8 +1,11 @@
 """`--engine spark`: what it needs, and bringing the report's tables from Spark to DuckDB.
 
-dbt-spark (`method: session`) builds the models in a SparkSession inside this process. The
-report's two tables then come over to the DuckDB file as Parquet, so that the CSV is written
-by the same query (the same rounding) as on DuckDB.
+dbt-spark builds the models either in a SparkSession inside this process (`--spark-target
+session`, the profile's `spark` output: local, or a cluster through STOREMON_SPARK_MASTER) or on
+a Spark Thrift server (`--spark-target thrift`, the `thrift` output). The report's tables then
+come over to the DuckDB file as rows fetched by the driver, so that the CSV is written by the
+same query (the same rounding) as on DuckDB, and nothing is written where only the cluster
+could read it.
 """
 
 from __future__ import annotations
@@ -10,20 +13,32 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
 INSTALL_HINT = "--engine spark needs the Spark extra: pip install 'storemon[spark]'"
-# The schema of the spark output in profiles.yml.
-SPARK_SCHEMA = "storemon"
+# --spark-target: the profiles.yml output each one builds with.
+DBT_TARGETS = {"session": "spark", "thrift": "thrift"}
+# Spark's types of the report's tables, as DuckDB types.
+DUCKDB_TYPES = {
+    "string": "varchar",
+    "double": "double",
+    "bigint": "bigint",
+    "int": "integer",
+    "boolean": "boolean",
+    "timestamp": "timestamp",
+    "date": "date",
+}
 
 
-def missing_requirement() -> str | None:
+def missing_requirement(target: str = "session") -> str | None:
     """One line saying what to install for --engine spark, or None when all is there."""
-    if not all(importlib.util.find_spec(name) for name in ("pyspark", "dbt.adapters.spark")):
+    client = "pyspark" if target == "session" else "pyhive"
+    if not all(importlib.util.find_spec(name) for name in (client, "dbt.adapters.spark")):
         return INSTALL_HINT
-    if not shutil.which("java"):
+    if target == "session" and not shutil.which("java"):
         return "--engine spark needs Java 17 (e.g. apt-get install openjdk-17-jre-headless)"
     return None
 
@@ -34,18 +49,67 @@ def quiet_logging() -> None:
     os.environ.setdefault("SPARK_CONF_DIR", str(Path(__file__).parent / "spark_conf"))
 
 
-def copy_tables(tables: list[str], scratch: Path, database: Path) -> None:
-    """Copy Spark tables (schema `storemon`) into the DuckDB file `database`, through Parquet
-    files in the folder `scratch`."""
-    from pyspark.sql import SparkSession
+def warehouse(state: Path) -> str:
+    """Where the session keeps its tables: the user's STOREMON_SPARK_WAREHOUSE (on a cluster, a
+    folder or URI every executor can write), else beside the database."""
+    return os.environ.get("STOREMON_SPARK_WAREHOUSE") or str(state / "spark-warehouse")
 
-    spark = SparkSession.builder.getOrCreate()  # the session dbt-spark started
+
+def thrift_settings() -> dict[str, str | int]:
+    """The Thrift server and schema of profiles.yml's `thrift` output (same variables, same
+    defaults)."""
+    return {
+        "host": os.environ.get("STOREMON_SPARK_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("STOREMON_SPARK_PORT", "10000")),
+        "username": os.environ.get("STOREMON_SPARK_USER", "storemon"),
+        "database": os.environ.get("STOREMON_SPARK_SCHEMA", "storemon"),
+    }
+
+
+def copy_tables(target: str, tables: list[str], database: Path) -> None:
+    """Copy the Spark tables `tables` into the DuckDB file `database`: from the SparkSession
+    that dbt-spark started in this process, or over a new connection to the Thrift server."""
+    if target == "session":
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.builder.getOrCreate()  # the session dbt-spark started
+        _copy(lambda sql: [tuple(row) for row in session.sql(sql).collect()], "storemon", tables,
+              database)  # fmt: skip
+        return
+    from pyhive import hive
+
+    settings = thrift_settings()
+    timezone = {"set:hiveconf:spark.sql.session.timeZone": "UTC"}
+    with hive.connect(**settings, configuration=timezone) as connection:
+        cursor = connection.cursor()
+
+        def query(sql: str) -> list[tuple]:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+        _copy(query, str(settings["database"]), tables, database)
+
+
+def _copy(
+    query: Callable[[str], list[tuple]], schema: str, tables: list[str], database: Path
+) -> None:
+    """Each table's rows, fetched with `query`, into a DuckDB table of the same columns and
+    types. Timestamps travel as text in UTC (the session's zone), which Python's datetime
+    would read in the local zone."""
     with duckdb.connect(str(database)) as connection:
         for table in tables:
-            folder = scratch / table
-            spark.table(f"{SPARK_SCHEMA}.{table}").write.mode("overwrite").parquet(str(folder))
-            escaped = str(folder / "*.parquet").replace("'", "''")
-            connection.execute(
-                f"create or replace table {table} as select * from read_parquet('{escaped}')"
-            )
-            shutil.rmtree(folder)
+            described = query(f"describe {schema}.{table}")
+            columns = [
+                (name, kind) for name, kind, *_ in described if name and not name.startswith("#")
+            ]
+            selected = ", ".join(
+                f"date_format(`{name}`, 'yyyy-MM-dd HH:mm:ss.SSSSSS')" if kind == "timestamp"
+                else f"`{name}`"
+                for name, kind in columns
+            )  # fmt: skip
+            rows = query(f"select {selected} from {schema}.{table}")
+            definition = ", ".join(f'"{name}" {DUCKDB_TYPES[kind]}' for name, kind in columns)
+            connection.execute(f"create or replace table {table} ({definition})")
+            if rows:
+                marks = ", ".join(["?"] * len(columns))
+                connection.executemany(f"insert into {table} values ({marks})", rows)
