@@ -164,7 +164,22 @@
                     row_number() over (order by monotonically_increasing_id()) as line_number
                 from text.{{ quoted_path }}
             ) as lines
-            where line_number > 1 and line != ''
+            where
+                line_number > 1 and line != ''
+                {#- A quoted field left open at the end of its line goes on in the next line:
+                    DuckDB's reader refuses such files, and so does this one, in the same
+                    words (storemon.project rewords DuckDB's message). #}
+                and coalesce(
+                    case
+                        when instr(line, '"') > 0
+                            and regexp_replace(line, '"([^"]|"")*"', '') rlike '(^|,) *"'
+                            then {{ raise_error(
+                                "concat('line ', line_number, ': a quoted field spans lines,"
+                                ~ " which storemon does not read')"
+                            ) }}
+                    end,
+                    true
+                )
         ) as rows
     {%- endif %}
 {%- endmacro %}

@@ -230,6 +230,46 @@ def test_ansi_mode_gives_the_same_report(ansi_on, tmp_path):
 
 
 @needs_spark
+def test_a_quoted_field_across_lines_is_refused_alike(tmp_path):
+    """DuckDB's reader refuses a CSV whose quoted field holds a line break; Spark, which reads
+    a CSV line by line, refuses it too, with the same message naming the file and line."""
+    write_inputs(tmp_path, [("a", "active", "2024-01-15 01:14:00 UTC")], [], [])
+    status = tmp_path / "store_status.csv"
+    status.write_text(status.read_text() + '"b\nc",active,2024-01-15 01:14:00 UTC\n')
+    errors = []
+    for engine in ("duckdb", "spark"):
+        command = ["export", "--engine", engine, "--data", str(tmp_path), "--out", "-"]
+        command += ["--db", str(tmp_path / f"{engine}.duckdb")]
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 1
+        errors.append(result.output.strip().splitlines()[-1])
+    message = f"cannot read {status}: line 3: a quoted field spans lines, which storemon does"
+    assert errors == [f"Error: {message} not read"] * 2
+
+
+@needs_spark
+def test_uri_inputs_go_to_spark_untouched(tmp_path):
+    """An input given as a URI (file:// here; hdfs://, s3a:// on a cluster) reaches Spark as
+    written; DuckDB, which cannot read such URIs, refuses it."""
+    write_inputs(tmp_path, test_scenarios.MAIN_POLLS, test_scenarios.MAIN_HOURS,
+                 test_scenarios.MAIN_ZONES)  # fmt: skip
+    names = {"--status": "store_status", "--hours": "menu_hours", "--timezones": "timezones"}
+    uris = [part for option, name in names.items()
+            for part in (option, f"file://{tmp_path}/{name}.csv")]  # fmt: skip
+    as_of = ("--as-of", test_scenarios.AS_OF_MAIN)
+    report, _, rejected, _ = export(tmp_path / "uri", "spark", *uris, *as_of)
+    assert report == export(tmp_path / "path", "duckdb", "--data", str(tmp_path), *as_of)[0]
+    assert {row[1] for row in rejected} <= {
+        f"file://{tmp_path}/{name}.csv" for name in names.values()
+    }
+    result = CliRunner().invoke(cli, ["export", *uris, "--db", str(tmp_path / "d.duckdb")])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: cannot read file://{tmp_path}/store_status.csv: a URI input needs --engine spark\n"
+    )
+
+
+@needs_spark
 @pytest.mark.skipif(not LOOP.is_dir(), reason="needs ../shared/data/loop beside the checkout")
 @pytest.mark.parametrize("version", ["v1_2023", "v2_2024"])
 def test_real_loop_files(tmp_path, version):

@@ -6,13 +6,23 @@ from pathlib import Path
 
 import click
 
-from storemon import __version__
+from storemon import __version__, spark
 from storemon.export import ExportError, export, resolve_inputs
 from storemon.generate import generate
 from storemon.project import eprint
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
-input_file = click.Path(exists=False, dir_okay=True, path_type=Path)
+
+
+class InputFile(click.Path):
+    """A local file, or a URI (hdfs://, s3a://) that goes to Spark untouched (a Path would fold
+    its //); Spark's executors read it."""
+
+    def convert(self, value, param, ctx):
+        return value if spark.is_uri(value) else super().convert(value, param, ctx)
+
+
+input_file = InputFile(exists=False, dir_okay=True, path_type=Path)
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)

@@ -60,13 +60,17 @@ class Summary:
 
 @dataclass
 class Inputs:
-    status: Path
-    hours: Path
-    timezones: Path
+    # str: a URI (spark.is_uri) that only Spark reads, passed to it untouched.
+    status: Path | str
+    hours: Path | str
+    timezones: Path | str
 
 
 def resolve_inputs(
-    data_dir: Path | None, status: Path | None, hours: Path | None, timezones: Path | None
+    data_dir: Path | None,
+    status: Path | str | None,
+    hours: Path | str | None,
+    timezones: Path | str | None,
 ) -> Inputs | None:
     """The three input files, or None for the bundled sample data. Files named one by one win
     over `data_dir`; without `data_dir` all three must be named."""
@@ -76,6 +80,8 @@ def resolve_inputs(
     for kind, path in named.items():
         if path is None and data_dir is not None:
             named[kind] = _find_in_dir(data_dir, INPUT_FILE_NAMES[kind])
+        if isinstance(named[kind], str):
+            continue
         if named[kind] is None:
             raise ExportError(
                 f"no {kind} file: give --{kind} FILE, or --data DIR holding "
@@ -85,7 +91,7 @@ def resolve_inputs(
             raise ExportError(f"{kind} file {named[kind]} is a directory, not a file")
         if not named[kind].is_file():
             raise ExportError(f"{kind} file not found: {named[kind]}")
-    return Inputs(**{kind: path.resolve() for kind, path in named.items()})
+    return Inputs(**{kind: p if isinstance(p, str) else p.resolve() for kind, p in named.items()})
 
 
 def _find_in_dir(data_dir: Path, stems: list[str]) -> Path:
@@ -119,6 +125,9 @@ def export(
     database."""
     if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
+    uris = [path for path in vars(inputs).values() if isinstance(path, str)] if inputs else []
+    if engine != "spark" and uris:
+        raise ExportError(f"cannot read {uris[0]}: a URI input needs --engine spark")
     if engine == "spark" and html is not None:
         # The page reads store_timeline, which the Spark export does not copy back yet.
         raise ExportError("--html needs --engine duckdb")
@@ -198,7 +207,7 @@ def _build(
         selection.insert(0, "resource_type:seed")
         eprint("building the report from the bundled sample data")
     else:
-        eprint(f"building the report from {inputs.status.parent}")
+        eprint(f"building the report from {str(inputs.status).rpartition('/')[0]}")
     command = ["build", "--select", *selection, "--indirect-selection", "empty"]
     if engine == "spark":
         command += ["--target", spark.DBT_TARGETS[spark_target]]

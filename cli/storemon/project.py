@@ -159,6 +159,15 @@ def _one_line(message: str) -> str:
     # Jinja's macro call stack ("> in macro x (macros/x.sql)") is noise for users too.
     lines = [line.split(" > in macro ")[0] for line in lines if not line.startswith(">")]
     text = " ".join(lines) or "unknown dbt error"
+    # The same words on both engines: Spark wraps the message of the raise_error macro, and
+    # DuckDB's CSV reader refuses a quoted field that spans lines in its own words (which
+    # spark__select_input raises in these).
+    text = re.sub(r"\[USER_RAISED_EXCEPTION\] (.*?)(?: SQLSTATE: P0001)?$", r"\1", text)
+    text = re.sub(
+        r"CSV Error on Line: (\d+) .* in conjunction with quoted new lines\b.*",
+        r"line \1: a quoted field spans lines, which storemon does not read",
+        text,
+    )
     return text if len(text) < 400 else text[:397] + "..."
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,11 @@ def quiet_logging() -> None:
     """Spark's JVM logs warnings and progress bars to stderr; keep stderr for storemon's lines
     (unless the user points SPARK_CONF_DIR at a configuration of their own)."""
     os.environ.setdefault("SPARK_CONF_DIR", str(Path(__file__).parent / "spark_conf"))
+
+
+def is_uri(path: str) -> bool:
+    """hdfs://…, s3a://…: a file the cluster reads, which storemon cannot check or resolve."""
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", path) is not None
 
 
 def warehouse(state: Path) -> str:
