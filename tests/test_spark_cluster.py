@@ -149,3 +149,12 @@ def test_dbt_build_on_the_thrift_server(thrift, tmp_path):
 def test_thrift_export_of_the_sample_data(thrift, tmp_path):
     environment = {**thrift_on(thrift), "STOREMON_SPARK_TARGET": "thrift"}
     assert spark_export(tmp_path, environment) == duckdb_csv(tmp_path)
+    # It ran in ANSI mode, a Spark 4 server's default: the plain key that dbt-spark sends to
+    # turn it off does not reach a Thrift server's session.
+    from pyhive import hive
+
+    dbt_spark_sends = {"spark.sql.ansi.enabled": "false"}
+    with hive.connect(spark_cluster.HOST, port=thrift, configuration=dbt_spark_sends) as connection:
+        cursor = connection.cursor()
+        cursor.execute("set spark.sql.ansi.enabled")
+        assert cursor.fetchall() == [("spark.sql.ansi.enabled", "true")]

@@ -100,8 +100,9 @@ def _copy(
     query: Callable[[str], list[tuple]], schema: str, tables: list[str], database: Path
 ) -> None:
     """Each table's rows, fetched with `query`, into a DuckDB table of the same columns and
-    types. Timestamps travel as text in UTC (the session's zone), which Python's datetime
-    would read in the local zone."""
+    types, a column at a time (row-by-row inserts take seconds for 14,000 stores). Timestamps
+    travel as text in UTC (the session's zone), which Python's datetime would read in the
+    local zone."""
     with duckdb.connect(str(database)) as connection:
         for table in tables:
             described = query(f"describe {schema}.{table}")
@@ -114,8 +115,8 @@ def _copy(
                 for name, kind in columns
             )  # fmt: skip
             rows = query(f"select {selected} from {schema}.{table}")
-            definition = ", ".join(f'"{name}" {DUCKDB_TYPES[kind]}' for name, kind in columns)
-            connection.execute(f"create or replace table {table} ({definition})")
-            if rows:
-                marks = ", ".join(["?"] * len(columns))
-                connection.executemany(f"insert into {table} values ({marks})", rows)
+            values = [list(column) for column in zip(*rows, strict=True)] or [[] for _ in columns]
+            unnested = ", ".join(
+                f'unnest(?)::{DUCKDB_TYPES[kind]} as "{name}"' for name, kind in columns
+            )
+            connection.execute(f"create or replace table {table} as select {unnested}", values)
