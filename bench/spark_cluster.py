@@ -185,6 +185,8 @@ def stop_pids(pids: list[int], seconds: float = 30) -> None:
 
 def stop(folder: Path) -> None:
     state_file = folder / STATE_FILE
+    if not state_file.is_file():
+        raise SystemExit(f"no cluster started in {folder} (no {state_file})")
     stop_pids(json.loads(state_file.read_text())["pids"])
     state_file.unlink()
 
