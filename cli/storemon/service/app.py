@@ -24,6 +24,16 @@ def get_health() -> Health:
     return Health()
 
 
+# JSON for a client, a page for a browser (edges.unauthorized).
+UNAUTHORIZED = {
+    "description": "no or wrong token",
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}},
+        "text/html": {"schema": {"type": "string"}},
+    },
+}
+
+
 def refusals(*statuses: int) -> dict:
     return {status: {"model": Refusal} for status in statuses}
 
@@ -48,14 +58,16 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # With a token, the guarded routers declare the Bearer scheme and its 401.
     guarded = [Security(bearer)] if settings.token else []
-    unauthorized = {401: {"model": Refusal, "content": {"text/html": {}}}} if settings.token else {}
+    unauthorized = {401: UNAUTHORIZED} if settings.token else {}
     app.include_router(
         ingest.router,
         dependencies=guarded,
         responses={**unauthorized, **refusals(400, 413, 415, 422)},
     )
     app.include_router(
-        reports.router, dependencies=guarded, responses={**unauthorized, **refusals(413, 415)}
+        reports.router,
+        dependencies=guarded,
+        responses={**unauthorized, **refusals(400, 413, 415)},
     )
     app.include_router(pages.router, dependencies=guarded, responses=unauthorized)
     app.include_router(health)

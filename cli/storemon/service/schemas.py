@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -25,6 +26,12 @@ Day = Annotated[
     StrictInt | StrictStr,
     AfterValidator(str),
     Field(validation_alias=AliasChoices("day", "dayOfWeek"), description="0 = Monday … 6 = Sunday"),
+]
+
+
+# Times in answers are UTC without an offset (as the report CSV's clock): text, not RFC 3339.
+UtcTime = Annotated[
+    datetime, WithJsonSchema({"type": "string", "description": "UTC, ISO 8601 without offset"})
 ]
 
 
@@ -151,10 +158,10 @@ class Report(BaseModel):
     report_id: str
     status: Literal["Running", "Complete", "Failed"]
     interpolation: str
-    requested_at: datetime
-    finished_at: datetime | None = None
+    requested_at: UtcTime
+    finished_at: UtcTime | None = None
     url: str | None = Field(default=None, description="the CSV, when Complete")
-    as_of: datetime | None = Field(default=None, description="the report time, when Complete")
+    as_of: UtcTime | None = Field(default=None, description="the report time, when Complete")
     stores: int | None = None
     rejected_rows: int | None = None
     seconds: float | None = None
