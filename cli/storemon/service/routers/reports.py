@@ -14,6 +14,14 @@ from storemon.service.worker import REPORT_CSV
 router = APIRouter(tags=["reports"])
 ServiceDependency = Annotated[Service, Depends(get_service)]
 CSV_ANSWER = {"content": {"text/csv": {}}, "description": "the report CSV (SPEC §8)"}
+
+
+def json_refusal(description: str) -> dict:
+    """A refusal's answer where the route's own answers are not JSON."""
+    schema = {"$ref": "#/components/schemas/Refusal"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 GONE = {
     404: {"model": Refusal, "description": "unknown report"},
     410: {"model": Refusal, "description": "files removed"},
