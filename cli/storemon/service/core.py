@@ -110,11 +110,8 @@ class Service:
             staged_zone = self.inbox.stage_rows(cursor, "timezones", [zone])
             staged_hours = self.inbox.stage_rows(cursor, "menu_hours", hours)
             store_id = cursor.execute(f"select store_id from {staged_zone.staged}").fetchone()[0]
-            if flat is not None:
-                return self.inbox.register_day(
-                    cursor, store_id, staged_hours, staged_zone if given is not None else None
-                )
-            return self.inbox.register(
+            register = self.inbox.register if flat is None else self.inbox.register_day
+            return register(
                 cursor, store_id, staged_hours, staged_zone if given is not None else None
             )
 
