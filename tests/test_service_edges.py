@@ -347,6 +347,17 @@ def test_a_poll_from_the_future_is_refused(client, unchanged):
         ]
 
 
+@pytest.mark.parametrize(
+    ("as_of", "reason"),
+    [("9999-12-31 00:00:00", "timestamp in the future"),
+     ("2024-11-04 14:05:00+24:00", "unparseable as_of")],
+)  # fmt: skip
+def test_a_report_time_is_checked_as_a_poll_time(client, unchanged, as_of, reason):
+    answer = client.post("/trigger_report", json={"as_of": as_of})
+    assert answer.status_code == 422
+    assert detail(answer) == [{"row": 1, "field": "as_of", "reason": reason, "values": as_of}]
+
+
 def test_a_poll_within_a_day_of_the_clock_is_taken(client):
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 23 * 3600))
     answer = client.post("/poll", json={**POLL, "store_id": "edge-soon", "timestamp_utc": stamp})

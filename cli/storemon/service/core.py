@@ -150,14 +150,16 @@ class Service:
         return report_id
 
     def _parse_as_of(self, as_of: str):
-        """The report time, parsed by the staging SQL as a poll's timestamp would be."""
+        """The report time, parsed and checked by the staging SQL as a poll's timestamp would be
+        (so a time over a day after the server's clock is `timestamp in the future`)."""
         row = {"store_id": "as_of", "status": "active", "timestamp_utc": as_of}
         with closing(self.inbox.cursor()) as cursor:
             try:
                 staged = self.inbox.stage_rows(cursor, "store_status", [row])
-            except InvalidRows:
-                problem = {"row": 1, "field": "as_of", "reason": "unparseable as_of"}
-                raise InvalidRows([{**problem, "values": as_of}]) from None
+            except InvalidRows as error:
+                reason = error.problems[0]["reason"].replace("timestamp_utc", "as_of")
+                problem = {"row": 1, "field": "as_of", "reason": reason, "values": as_of}
+                raise InvalidRows([problem]) from None
             return cursor.execute(f"select polled_at from {staged.staged}").fetchone()[0]
 
     def report(self, report_id: str) -> dict:
