@@ -156,6 +156,15 @@ def test_a_store_id_is_a_string_or_an_integer(client, unchanged, store_id):
     assert {tuple(p["loc"][:2]) for p in detail(answer)} == {("body", "store_id")}
 
 
+@pytest.mark.parametrize("path", ["/poll", "/polls"])
+def test_a_refused_value_that_json_cannot_say_is_echoed_as_text(client, unchanged, path):
+    body = '{"store_id": NaN, "status": "active", "timestamp_utc": "2024-11-04 14:05:00"}'
+    answer = client.post(path, content=body if path == "/poll" else f"[{body}]",
+                         headers={"Content-Type": "application/json"})  # fmt: skip
+    assert answer.status_code == 422
+    assert {p["input"] for p in detail(answer)} == {"nan"}
+
+
 @pytest.mark.parametrize(
     ("field", "value"), [("status", 1), ("timestamp_utc", 1730729100), ("status", None)]
 )

@@ -175,7 +175,7 @@ def _echo(value: Any) -> Any:
     if isinstance(value, str):
         return value[:INPUT_ECHO]
     try:
-        text = json.dumps(value)
+        text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
         return str(value)[:INPUT_ECHO]
     return value if len(text) <= INPUT_ECHO else text[:INPUT_ECHO]
