@@ -4,6 +4,7 @@ a checksum of its rows). One application (token set, a 1 MB limit) serves the mo
 
 from __future__ import annotations
 
+import json
 import time
 
 import duckdb
@@ -172,6 +173,22 @@ def test_other_fields_are_strings(client, unchanged, field, value):
     answer = client.post("/poll", json={**POLL, field: value})
     assert answer.status_code == 422
     assert [p["loc"] for p in detail(answer)] == [["body", field]]
+
+
+@pytest.mark.parametrize("field", ["store_id", "status", "timestamp_utc"])
+def test_a_lone_surrogate_is_no_text(client, unchanged, field):
+    body = json.dumps({**POLL, field: "\ud800"})  # JSON may say it; UTF-8 cannot
+    answer = client.post("/poll", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422
+    assert "Value error, not Unicode text (a lone surrogate)" in [p["msg"] for p in detail(answer)]
+
+
+def test_a_lone_surrogate_in_a_field_name_is_named_as_it_can_be(client, unchanged):
+    body = json.dumps({**POLL, "\udc00x": {"\ud800": 1}})
+    answer = client.post("/poll", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422
+    assert [problem["type"] for problem in detail(answer)] == ["string_unicode"]
+    assert "?x" in answer.text  # the name, as far as UTF-8 can say it
 
 
 @pytest.mark.parametrize(

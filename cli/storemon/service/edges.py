@@ -168,16 +168,22 @@ def body_types_of(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[st
     return body_types
 
 
+def _text(value: object) -> str:
+    """Text that UTF-8 can carry: a lone surrogate (JSON can escape one) becomes '?'."""
+    return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
 def _echo(value: Any) -> Any:
     """A refused value as JSON, shortened; bytes (an unparsed body) as text."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, str):
-        return value[:INPUT_ECHO]
+        return _text(value[:INPUT_ECHO])
     try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return str(value)[:INPUT_ECHO]
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError):  # not JSON, NaN, a lone surrogate
+        return _text(str(value)[:INPUT_ECHO])
     return value if len(text) <= INPUT_ECHO else text[:INPUT_ECHO]
 
 
@@ -185,9 +191,11 @@ def field_problems(errors: list[dict]) -> list[dict]:
     """pydantic's errors as plain JSON: where, what, why, and (shortened) the value given."""
     return [
         {
-            "loc": [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
-            "msg": str(error.get("msg", "")),
-            "type": str(error.get("type", "")),
+            "loc": [
+                part if isinstance(part, int) else _text(part) for part in error.get("loc", ())
+            ],
+            "msg": _text(error.get("msg", "")),
+            "type": _text(error.get("type", "")),
             "input": _echo(error.get("input")),
         }
         for error in errors

@@ -19,11 +19,22 @@ from pydantic import (
     model_validator,
 )
 
+
+def _unicode(text: str) -> str:
+    """JSON may escape a lone surrogate (`"\\ud800"`), which is no text a database can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not Unicode text (a lone surrogate)") from None
+    return text
+
+
 # SPEC §10.1: a store_id is a JSON string or integer, read as its text; `day` may be an
 # integer too. Every other field is a JSON string. Unknown fields are refused, not dropped.
-StoreId = Annotated[StrictStr | StrictInt, AfterValidator(str)]
+Text = Annotated[StrictStr, AfterValidator(_unicode)]
+StoreId = Annotated[Text | StrictInt, AfterValidator(str)]
 Day = Annotated[
-    StrictInt | StrictStr,
+    StrictInt | Text,
     AfterValidator(str),
     Field(validation_alias=AliasChoices("day", "dayOfWeek"), description="0 = Monday … 6 = Sunday"),
 ]
@@ -46,16 +57,14 @@ class Poll(Strict):
     ]})  # fmt: skip
 
     store_id: StoreId = Field(validation_alias=AliasChoices("store_id", "id"))
-    status: StrictStr
-    timestamp_utc: StrictStr = Field(
-        validation_alias=AliasChoices("timestamp_utc", "utc_timestamp")
-    )
+    status: Text
+    timestamp_utc: Text = Field(validation_alias=AliasChoices("timestamp_utc", "utc_timestamp"))
 
 
 class BusinessHours(Strict):
     day: Day
-    start_time_local: StrictStr
-    end_time_local: StrictStr
+    start_time_local: Text
+    end_time_local: Text
 
 
 class StoreRegistration(Strict):
@@ -71,7 +80,7 @@ class StoreRegistration(Strict):
     ]})  # fmt: skip
 
     store_id: StoreId = Field(validation_alias=AliasChoices("store_id", "id"))
-    timezone_str: StrictStr = Field(
+    timezone_str: Text = Field(
         default=None,
         validation_alias=AliasChoices("timezone_str", "local_timezone"),
         description="IANA zone; none: America/Chicago (flat form: the stored zone kept)",
@@ -80,8 +89,8 @@ class StoreRegistration(Strict):
         default=None, description="all the store's hours; [] or none: open 24/7"
     )
     day: Day = None
-    start_time_local: StrictStr = Field(default=None, description="flat form")
-    end_time_local: StrictStr = Field(default=None, description="flat form")
+    start_time_local: Text = Field(default=None, description="flat form")
+    end_time_local: Text = Field(default=None, description="flat form")
 
     @model_validator(mode="after")
     def one_form(self) -> StoreRegistration:
@@ -106,7 +115,7 @@ class StoreRegistration(Strict):
 
 
 class ReportRequest(Strict):
-    as_of: StrictStr = Field(
+    as_of: Text = Field(
         default=None, description="report time (SPEC §1 forms); none: the latest poll"
     )
     interpolation: Literal["nearest", "previous"] = "nearest"
