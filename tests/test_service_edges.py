@@ -100,6 +100,7 @@ def test_a_browser_without_the_token_gets_a_page_that_says_how_to_sign_in(client
     assert answer.status_code == 401
     assert answer.headers["content-type"].startswith("text/html")
     assert "/login?token=" in answer.text and "<form method='post' action='/login'>" in answer.text
+    assert "<input type='hidden' name='next' value='/reports'>" in answer.text  # back here
 
 
 def test_the_login_link_sets_a_strict_httponly_cookie_for_get_pages_only(client, unchanged):

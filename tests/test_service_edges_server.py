@@ -5,6 +5,7 @@ tests run in file order; the log test comes last)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,8 @@ def test_schemathesis_finds_nothing(server, report_id, tmp_path):
     ]  # fmt: skip
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-8000:]
+    for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):  # each ran, and passed
+        assert re.search(rf"\u2705\s+{phase} \(in ", run.stdout), run.stdout[-3000:]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import json
 import secrets
 import traceback
@@ -43,7 +44,16 @@ def login_cookie(token: str) -> str:
     return hmac.new(token.encode(), b"storemon login cookie", hashlib.sha256).hexdigest()
 
 
-def unauthorized(accept: str) -> Response:
+def sign_in_form(next_page: str) -> str:
+    """The sign-in form, back to `next_page` once signed in."""
+    return (
+        "<form method='post' action='/login'>"
+        f"<input type='hidden' name='next' value='{html.escape(next_page, quote=True)}'>"
+        "<input type='password' name='token' aria-label='token'> <button>Sign in</button></form>"
+    )
+
+
+def unauthorized(accept: str, next_page: str = "/reports") -> Response:
     """401: JSON for a client, a page that says how to sign in for a browser."""
     headers = {"WWW-Authenticate": "Bearer"}
     if "text/html" in accept:
@@ -51,9 +61,7 @@ def unauthorized(accept: str) -> Response:
             "<!doctype html><meta charset='utf-8'><title>storemon: sign in</title>"
             "<h1>Sign in</h1><p>This storemon service needs its token. Open "
             "<code>/login?token=YOUR_TOKEN</code> once (the token given to "
-            "<code>storemon serve --token</code>), or sign in here:</p>"
-            "<form method='post' action='/login'><input type='password' name='token' "
-            "aria-label='token'> <button>Sign in</button></form>"
+            "<code>storemon serve --token</code>), or sign in here:</p>" + sign_in_form(next_page)
         )
         return HTMLResponse(page, status_code=401, headers=headers)
     return JSONResponse({"detail": "missing or wrong bearer token"}, 401, headers=headers)
@@ -121,7 +129,7 @@ class Edges:
         the token, then the body's type and encoding, then its declared size."""
         path, method = scope["path"], scope["method"]
         if self.token and path not in OPEN_PATHS and not self._signed_in(path, method, headers):
-            return unauthorized(headers.get("accept", ""))
+            return unauthorized(headers.get("accept", ""), path)
         encoding = headers.get("content-encoding", "").strip().lower()
         if encoding not in ("", "identity"):
             return JSONResponse({"detail": f"unsupported Content-Encoding {encoding}"}, 415)
@@ -133,7 +141,7 @@ class Edges:
             return JSONResponse({"detail": detail}, 415)
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
-            return JSONResponse({"detail": f"body over the limit of {self.max_mb} MB"}, 413)
+            return JSONResponse({"detail": BodyTooLarge(self.max_mb).detail}, 413)
         return None
 
     def _signed_in(self, path: str, method: str, headers: dict[str, str]) -> bool:

@@ -5,7 +5,6 @@ Bearer header, so the cookie cannot be used to send anything (no CSRF)."""
 
 from __future__ import annotations
 
-import html
 import secrets
 from typing import Annotated
 
@@ -13,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from storemon.service.core import get_service
-from storemon.service.edges import COOKIE_NAME, login_cookie, unauthorized
+from storemon.service.edges import COOKIE_NAME, login_cookie, sign_in_form, unauthorized
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_PAGE = "/reports"
@@ -25,10 +24,7 @@ def login_link(request: Request, token: str | None = None, next: str = DEFAULT_P
     if token is None:
         return HTMLResponse(
             "<!doctype html><meta charset='utf-8'><title>storemon: sign in</title>"
-            "<h1>Sign in</h1><form method='post' action='/login'>"
-            f"<input type='hidden' name='next' value='{html.escape(next, quote=True)}'>"
-            "<input type='password' name='token' aria-label='token'> "
-            "<button>Sign in</button></form>"
+            "<h1>Sign in</h1>" + sign_in_form(next)
         )
     return _sign_in(request, token, next)
 
@@ -43,7 +39,7 @@ def login_form(
 def _sign_in(request: Request, token: str, next: str) -> Response:
     expected = get_service(request).settings.token
     if not expected or not secrets.compare_digest(token.encode(), expected.encode()):
-        return unauthorized("text/html")
+        return unauthorized("text/html", next)
     # Only a page of this service: a path, never another site ("//host", "https:…").
     page = next if next.startswith("/") and not next.startswith(("//", "/\\")) else DEFAULT_PAGE
     answer = RedirectResponse(page, status_code=303)
