@@ -258,6 +258,11 @@ def test_an_unsupported_type_or_encoding_is_415(client, unchanged, path, headers
     assert detail(answer) == reason
 
 
+def test_a_post_to_a_get_route_is_405_whatever_its_type(client, unchanged):
+    answer = client.post("/reports", content=b"{}", headers={"Content-Type": "application/json"})
+    assert answer.status_code == 405
+
+
 def test_a_body_over_the_limit_is_413(client, unchanged):
     body = b"store_id,status,timestamp_utc\n" + b"1,active,2024-11-04 14:05:00\n" * 40_000
     answer = client.post("/polls", content=body, headers={"Content-Type": "text/csv"})

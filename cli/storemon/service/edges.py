@@ -169,8 +169,9 @@ def body_types_of(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[st
     def body_types() -> dict[str, set[str]]:
         if not found:
             for path, operations in openapi()["paths"].items():
-                body = operations.get("post", {}).get("requestBody")
-                found[path] = set(body["content"]) if body else set()
+                if "post" in operations:
+                    body = operations["post"].get("requestBody")
+                    found[path] = set(body["content"]) if body else set()
         return found
 
     return body_types
