@@ -14,7 +14,7 @@
         else list_transform(
             [regexp_extract(
                 upper(trim({{ text_expression }})),
-                '^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))? ?(?:UTC|Z|([+-])(\d{2})(?::?(\d{2}))?)?$',
+                '^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))? ?(?:UTC|Z|([+-])([01]\d|2[0-3])(?::?([0-5]\d))?)?$',
                 ['day', 'time', 'fraction', 'sign', 'offset_hours', 'offset_minutes']
             )],
             lambda parts: try_strptime(parts.day || ' ' || parts.time, '%Y-%m-%d %H:%M:%S')
@@ -33,7 +33,7 @@
     {#- The same pattern as DuckDB's general branch (which accepts every form of its cheap
         one), one regexp_extract per field; [0-9] because a backslash escapes in Spark
         string literals. -#}
-    {%- set pattern = "'^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:[.]([0-9]{1,9}))? ?(?:UTC|Z|([+-])([0-9]{2})(?::?([0-9]{2}))?)?$'" -%}
+    {%- set pattern = "'^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:[.]([0-9]{1,9}))? ?(?:UTC|Z|([+-])([01][0-9]|2[0-3])(?::?([0-5][0-9]))?)?$'" -%}
     {%- set parts = {} -%}
     {%- for name in ['day', 'time', 'fraction', 'sign', 'offset_hours', 'offset_minutes'] -%}
         {%- do parts.update({name: 'regexp_extract(upper(trim(' ~ text_expression ~ ')), '

@@ -512,6 +512,11 @@ TIMESTAMP_CASES = {
     "epoch": ("1704886200", UNPARSEABLE_TS),
     "day-first": ("10/01/2024 11:30:00", UNPARSEABLE_TS),
     "dot-no-digits": ("2024-01-10 11:30:00. UTC", UNPARSEABLE_TS),
+    # offsets are real ones: hours 00-23, minutes 00-59 (SPEC §1)
+    "offset-99:99": ("2024-01-10T11:30:00+99:99", UNPARSEABLE_TS),
+    "offset-24:00": ("2024-01-10 11:30:00+24:00", UNPARSEABLE_TS),
+    "offset-minutes-60": ("2024-01-10T11:30:00-00:60", UNPARSEABLE_TS),
+    "offset-23:59": ("2024-01-11T11:29:00+23:59", 45.0),
 }
 STATUS_VALUE_CASES = {
     "Active": ("Active", 45.0),

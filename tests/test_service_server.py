@@ -33,8 +33,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *options: str) -> None:
         self.home = home
+        self.options = options
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home.parent / f"server-{self.port}.log"
@@ -45,7 +46,7 @@ class Server:
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [storemon_executable(), "serve", "--home", str(self.home), "--port",
-                 str(self.port)],
+                 str(self.port), *self.options],
                 stdout=log, stderr=subprocess.STDOUT, env=environment,
             )  # fmt: skip
         deadline = time.monotonic() + 120

@@ -1,6 +1,14 @@
 {# One row per poll row read, valid or not; `rejection_reason` says why a row cannot be used.
     A CSV file's rows are not numbered here: numbering millions of polls serialises the read,
-    and only the rejected ones need a number, which rejected_rows gives them. #}
+    and only the rejected ones need a number, which rejected_rows gives them.
+    With the setting `future_limit_hours` (`storemon serve` sets 24; empty, the default, means
+    no limit) a poll stamped more than that after the engine's clock is rejected, so that one
+    bad clock cannot move every later report's "now" (SPEC §10.1). #}
+{%- set future_limit_hours = setting('future_limit_hours') | string | trim %}
+{%- if future_limit_hours and not future_limit_hours.isdigit() %}
+    {{ exceptions.raise_compiler_error(
+        "future_limit_hours must be a whole number of hours or empty, not '" ~ future_limit_hours ~ "'") }}
+{%- endif %}
 with
 
 source as (
@@ -33,6 +41,10 @@ validated as (
             when store_id is null then 'empty store_id'
             when status is null or status not in ('active', 'inactive') then 'unknown status'
             when polled_at is null then 'unparseable timestamp_utc'
+            {%- if future_limit_hours %}
+            when polled_at > {{ utc_now() }} + interval {{ future_limit_hours }} hour
+                then 'timestamp in the future'
+            {%- endif %}
         end as rejection_reason
     from cleaned
 ),

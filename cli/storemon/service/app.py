@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Security
 
 from storemon import __version__
 from storemon.project import eprint
-from storemon.service.core import Service, Settings, require_token
-from storemon.service.inbox import InvalidRows
-from storemon.service.routers import ingest, pages, reports
-from storemon.service.schemas import Health
+from storemon.service.core import Service, Settings, bearer
+from storemon.service.edges import Edges, add_exception_handlers, body_types_of
+from storemon.service.routers import ingest, login, pages, reports
+from storemon.service.schemas import Health, Refusal
 
 health = APIRouter(tags=["health"])
 
@@ -23,6 +22,20 @@ health = APIRouter(tags=["health"])
 def get_health() -> Health:
     """Liveness; needs no token."""
     return Health()
+
+
+# JSON for a client, a page for a browser (edges.unauthorized).
+UNAUTHORIZED = {
+    "description": "no or wrong token",
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}},
+        "text/html": {"schema": {"type": "string"}},
+    },
+}
+
+
+def refusals(*statuses: int) -> dict:
+    return {status: {"model": Refusal} for status in statuses}
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -43,25 +56,28 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Store uptime and downtime during business hours, from hourly polls.",
         lifespan=lifespan,
     )
-    guarded = [Depends(require_token)]
-    app.include_router(ingest.router, dependencies=guarded)
-    app.include_router(reports.router, dependencies=guarded)
-    app.include_router(pages.router, dependencies=guarded)
+    # With a token, the guarded routers declare the Bearer scheme and its 401.
+    guarded = [Security(bearer)] if settings.token else []
+    unauthorized = {401: UNAUTHORIZED} if settings.token else {}
+    app.include_router(
+        ingest.router,
+        dependencies=guarded,
+        responses={**unauthorized, **refusals(400, 413, 415, 422)},
+    )
+    app.include_router(
+        reports.router,
+        dependencies=guarded,
+        responses={**unauthorized, **refusals(400, 413, 415)},
+    )
+    app.include_router(pages.router, dependencies=guarded, responses=unauthorized)
     app.include_router(health)
-
-    @app.exception_handler(InvalidRows)
-    async def invalid_rows(request: Request, error: InvalidRows) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": error.problems})
-
-    @app.middleware("http")
-    async def upload_limit(request: Request, call_next):
-        """Refuse a body over --max-upload-mb before reading it."""
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > settings.max_upload_bytes:
-            return JSONResponse(
-                status_code=413,
-                content={"detail": f"body over the limit of {settings.max_upload_mb} MB"},
-            )
-        return await call_next(request)
-
+    app.include_router(login.router)
+    add_exception_handlers(app)
+    app.add_middleware(
+        Edges,
+        token=settings.token,
+        max_bytes=settings.max_upload_bytes,
+        max_mb=settings.max_upload_mb,
+        body_types=body_types_of(app.openapi),
+    )
     return app

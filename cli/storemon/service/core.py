@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import fcntl
 import re
-import secrets
 import uuid
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from fastapi import Header, HTTPException, Request
+from fastapi import HTTPException, Request
+from fastapi.security import HTTPBearer
 
 from storemon.service.batcher import PollBatcher
 from storemon.service.inbox import Inbox, InvalidRows
@@ -99,33 +99,42 @@ class Service:
 
     def register_store(self, registration: StoreRegistration) -> int:
         store = {"store_id": registration.store_id}
-        hours = [{**store, **row.model_dump()} for row in registration.business_hours]
-        # The store's id is checked as part of a zone row even when no zone is given (then
-        # the stored zone is dropped: the store uses the default one).
-        zone = {**store, "timezone_str": registration.timezone_str or "UTC"}
+        flat = registration.flat_hours
+        rows = [flat] if flat is not None else registration.business_hours or []
+        hours = [{**store, **row.model_dump()} for row in rows]
+        # The store's id is checked as part of a zone row even when no zone is given; an
+        # empty zone given is checked as it is (an invalid timezone, as in a file).
+        given = registration.timezone_str
+        zone = {**store, "timezone_str": "UTC" if given is None else given}
         with closing(self.inbox.cursor()) as cursor:
             staged_zone = self.inbox.stage_rows(cursor, "timezones", [zone])
             staged_hours = self.inbox.stage_rows(cursor, "menu_hours", hours)
             store_id = cursor.execute(f"select store_id from {staged_zone.staged}").fetchone()[0]
-            given_zone = staged_zone if registration.timezone_str is not None else None
-            return self.inbox.register(cursor, store_id, staged_hours, given_zone)
+            register = self.inbox.register if flat is None else self.inbox.register_day
+            return register(
+                cursor, store_id, staged_hours, staged_zone if given is not None else None
+            )
 
-    def store_file(self, input_name: str, source: Path, label: str) -> UploadedFile:
-        store = {
-            "store_status": self.inbox.add_polls,
-            "menu_hours": self.inbox.replace_hours,
-            "timezones": self.inbox.replace_timezones,
-        }[input_name]
+    def store_upload(
+        self, sources: dict[str, Path], labels: dict[str, str]
+    ) -> dict[str, UploadedFile]:
+        """Uploaded files: every one read and staged first (an unreadable one refuses them
+        all), then all stored in one transaction."""
         with closing(self.inbox.cursor()) as cursor:
-            file_to_table(cursor, input_name, source, "upload", label)
-            staged = self.inbox.stage(cursor, input_name, "upload")
-            stored = store(cursor, staged)
-        return UploadedFile(
-            rows_read=staged.read,
-            stored=stored,
-            rejected=staged.read - stored,
-            first_rejected=staged.first_rejected,
-        )
+            staged = {}
+            for name, source in sources.items():
+                file_to_table(cursor, name, source, f"upload_{name}", labels[name])
+                staged[name] = self.inbox.stage(cursor, name, f"upload_{name}")
+            self.inbox.store_files(cursor, staged)
+        return {
+            name: UploadedFile(
+                rows_read=batch.read,
+                stored=batch.read - batch.rejected,
+                rejected=batch.rejected,
+                first_rejected=batch.first_rejected,
+            )
+            for name, batch in staged.items()
+        }
 
     # ------------------------------------------------------------------ reports
     def trigger_report(self, as_of: str | None, interpolation: str) -> str:
@@ -141,14 +150,16 @@ class Service:
         return report_id
 
     def _parse_as_of(self, as_of: str):
-        """The report time, parsed by the staging SQL as a poll's timestamp would be."""
+        """The report time, parsed and checked by the staging SQL as a poll's timestamp would be
+        (so a time over a day after the server's clock is `timestamp in the future`)."""
         row = {"store_id": "as_of", "status": "active", "timestamp_utc": as_of}
         with closing(self.inbox.cursor()) as cursor:
             try:
                 staged = self.inbox.stage_rows(cursor, "store_status", [row])
-            except InvalidRows:
-                problem = {"row": 1, "field": "as_of", "reason": "unparseable as_of"}
-                raise InvalidRows([{**problem, "values": as_of}]) from None
+            except InvalidRows as error:
+                reason = error.problems[0]["reason"].replace("timestamp_utc", "as_of")
+                problem = {"row": 1, "field": "as_of", "reason": reason, "values": as_of}
+                raise InvalidRows([problem]) from None
             return cursor.execute(f"select polled_at from {staged.staged}").fetchone()[0]
 
     def report(self, report_id: str) -> dict:
@@ -168,13 +179,6 @@ def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
-def require_token(request: Request, authorization: str | None = Header(default=None)) -> None:
-    """With --token set, every request must carry `Authorization: Bearer <token>`."""
-    token = get_service(request).settings.token
-    if not token:
-        return
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), token.encode()):
-        raise HTTPException(
-            401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
-        )
+# Declares the Bearer scheme in the OpenAPI schema (the check itself runs in edges.Edges,
+# before any body is read).
+bearer = HTTPBearer(auto_error=False, description="the token given to `storemon serve --token`")

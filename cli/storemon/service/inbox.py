@@ -204,30 +204,20 @@ class Inbox:
         """Store staged polls once each (a retried poll is not stored again); the number of
         valid polls in the batch."""
         with self.transaction(cursor):
-            cursor.execute(
-                f"""
-                insert into polls
-                select
-                    stg.store_id, stg.polled_at, stg.is_active,
-                    raw.store_id, raw.status, raw.timestamp_utc, now()::timestamp
-                from {staged.accepted}
-                on conflict do nothing
-                """
-            )
+            self._add_polls(cursor, staged)
         return staged.read - staged.rejected
 
-    def replace_hours(self, cursor, staged: Staged) -> int:
-        """Replace the business hours of every store named by an accepted row."""
+    def store_files(self, cursor, staged: dict[str, Staged]) -> None:
+        """Uploaded inputs, all in one transaction: polls added; a menu_hours file replaces the
+        hours of every store it names, a timezones file their zones (the last valid row of a
+        store wins: the staging SQL rejects the earlier ones as superseded)."""
         with self.transaction(cursor):
-            self._replace_hours(cursor, staged, stores=[])
-        return staged.read - staged.rejected
-
-    def replace_timezones(self, cursor, staged: Staged) -> int:
-        """Set the zone of every store with an accepted row (the last valid row of a store
-        wins: the staging SQL rejects the earlier ones as superseded)."""
-        with self.transaction(cursor):
-            self._replace_timezones(cursor, staged, stores=[])
-        return staged.read - staged.rejected
+            if "store_status" in staged:
+                self._add_polls(cursor, staged["store_status"])
+            if "menu_hours" in staged:
+                self._replace_hours(cursor, staged["menu_hours"], stores=[])
+            if "timezones" in staged:
+                self._replace_timezones(cursor, staged["timezones"], stores=[])
 
     def register(self, cursor, store_id: str, hours: Staged, zone: Staged | None) -> int:
         """A store's zone and hours become exactly these, at once (no zone: the default)."""
@@ -236,20 +226,61 @@ class Inbox:
             self._replace_timezones(cursor, zone, stores=[store_id])
         return hours.read
 
+    def register_day(self, cursor, store_id: str, hours: Staged, zone: Staged | None) -> int:
+        """The seeds' flat registration: the hours of one day of a store become this row (its
+        other days kept), and its zone, when given, this one."""
+        with self.transaction(cursor):
+            day = cursor.execute(f"select day_of_week from {hours.staged}").fetchone()[0]
+            # Stored rows keep their day as received ("0", " 0", ...): the staging SQL says
+            # which of them fall on this day.
+            stored = cursor.execute(
+                "select raw_store_id, raw_day, raw_start_time_local, raw_end_time_local"
+                " from business_hours where store_id = $1",
+                [store_id],
+            ).fetchall()
+            names = ("store_id", "day", "start_time_local", "end_time_local")
+            rows = [dict(zip(names, row, strict=True)) for row in stored]
+            rows_to_table(cursor, "menu_hours", rows, "kept")
+            kept = self.stage(cursor, "menu_hours", "kept", keep=0)
+            cursor.execute(
+                "delete from business_hours where store_id = $1 and raw_day in"
+                f' (select raw."day" from {kept.accepted} and stg.day_of_week = $2)',
+                [store_id, day],
+            )
+            self._insert_hours(cursor, hours)
+            if zone is not None:
+                self._replace_timezones(cursor, zone, stores=[store_id])
+        return hours.read
+
+    def _add_polls(self, cursor, staged: Staged) -> None:
+        cursor.execute(
+            f"""
+            insert into polls
+            select
+                stg.store_id, stg.polled_at, stg.is_active,
+                raw.store_id, raw.status, raw.timestamp_utc, now()::timestamp
+            from {staged.accepted}
+            on conflict do nothing
+            """
+        )
+
     def _replace_hours(self, cursor, staged: Staged, stores: list[str]) -> None:
-        accepted = f"""
+        cursor.execute(
+            "delete from business_hours where store_id in"
+            f" (select stg.store_id from {staged.accepted} union all select unnest($1::varchar[]))",
+            [stores],
+        )
+        self._insert_hours(cursor, staged)
+
+    def _insert_hours(self, cursor, staged: Staged) -> None:
+        cursor.execute(
+            f"""
+            insert into business_hours
             select stg.store_id, raw.store_id, raw."day", raw.start_time_local,
                 raw.end_time_local, now()::timestamp
             from {staged.accepted}
-        """
-        cursor.execute(f"create or replace temp table accepted_hours as {accepted}")
-        cursor.execute(
-            "delete from business_hours where store_id in"
-            " (select store_id from accepted_hours union all select unnest($1::varchar[]))",
-            [stores],
+            """
         )
-        cursor.execute("insert into business_hours select * from accepted_hours")
-        cursor.execute("drop table accepted_hours")
 
     def _replace_timezones(self, cursor, staged: Staged | None, stores: list[str]) -> None:
         cursor.execute(

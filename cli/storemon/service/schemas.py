@@ -5,62 +5,117 @@ inputs'; the seeds' names are accepted as aliases (SPEC §10)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    model_validator,
+)
 
-Text = str | int | float | None
+
+def _unicode(text: str) -> str:
+    """JSON may escape a lone surrogate (`"\\ud800"`), which is no text a database can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not Unicode text (a lone surrogate)") from None
+    return text
 
 
-def _as_text(value: Text) -> str | None:
-    return None if value is None else str(value)
+# SPEC §10.1: a store_id is a JSON string or integer, read as its text; `day` may be an
+# integer too. Every other field is a JSON string. Unknown fields are refused, not dropped.
+Text = Annotated[StrictStr, AfterValidator(_unicode)]
+StoreId = Annotated[Text | StrictInt, AfterValidator(str)]
+Day = Annotated[
+    StrictInt | Text,
+    AfterValidator(str),
+    Field(validation_alias=AliasChoices("day", "dayOfWeek"), description="0 = Monday … 6 = Sunday"),
+]
 
 
-class Poll(BaseModel):
+# Times in answers are UTC without an offset (as the report CSV's clock): text, not RFC 3339.
+UtcTime = Annotated[
+    datetime, WithJsonSchema({"type": "string", "description": "UTC, ISO 8601 without offset"})
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Poll(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"store_id": "8419537941919820732", "status": "active",
          "timestamp_utc": "2023-01-22 12:09:39.388884 UTC"}
     ]})  # fmt: skip
 
-    store_id: str | None = Field(validation_alias=AliasChoices("store_id", "id"))
-    status: str | None
-    timestamp_utc: str | None = Field(
-        validation_alias=AliasChoices("timestamp_utc", "utc_timestamp")
-    )
-
-    _text = field_validator("store_id", "status", "timestamp_utc", mode="before")(_as_text)
+    store_id: StoreId = Field(validation_alias=AliasChoices("store_id", "id"))
+    status: Text
+    timestamp_utc: Text = Field(validation_alias=AliasChoices("timestamp_utc", "utc_timestamp"))
 
 
-class BusinessHours(BaseModel):
-    day: str | None = Field(
-        validation_alias=AliasChoices("day", "dayOfWeek"), description="0 = Monday … 6 = Sunday"
-    )
-    start_time_local: str | None
-    end_time_local: str | None
-
-    _text = field_validator("day", "start_time_local", "end_time_local", mode="before")(_as_text)
+class BusinessHours(Strict):
+    day: Day
+    start_time_local: Text
+    end_time_local: Text
 
 
-class StoreRegistration(BaseModel):
+class StoreRegistration(Strict):
+    """A store's zone and hours: `business_hours` (all of them), or the seeds' flat form, one
+    day per call (`day`, `start_time_local`, `end_time_local`: that day's hours)."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"store_id": "8419537941919820732", "timezone_str": "America/New_York",
          "business_hours": [{"day": 0, "start_time_local": "09:00",
-                             "end_time_local": "17:00"}]}
+                             "end_time_local": "17:00"}]},
+        {"store_id": "8419537941919820732", "timezone_str": "America/New_York",
+         "day": 0, "start_time_local": "09:00:00", "end_time_local": "17:00:00"},
     ]})  # fmt: skip
 
-    store_id: str | None = Field(validation_alias=AliasChoices("store_id", "id"))
-    timezone_str: str | None = Field(
+    store_id: StoreId = Field(validation_alias=AliasChoices("store_id", "id"))
+    timezone_str: Text = Field(
         default=None,
         validation_alias=AliasChoices("timezone_str", "local_timezone"),
-        description="IANA zone; none: America/Chicago",
+        description="IANA zone; none: America/Chicago (flat form: the stored zone kept)",
     )
-    business_hours: list[BusinessHours] = Field(default_factory=list, description="none: open 24/7")
+    business_hours: list[BusinessHours] = Field(
+        default=None, description="all the store's hours; [] or none: open 24/7"
+    )
+    day: Day = None
+    start_time_local: Text = Field(default=None, description="flat form")
+    end_time_local: Text = Field(default=None, description="flat form")
 
-    _text = field_validator("store_id", "timezone_str", mode="before")(_as_text)
+    @model_validator(mode="after")
+    def one_form(self) -> StoreRegistration:
+        flat = {"day": self.day, "start_time_local": self.start_time_local,
+                "end_time_local": self.end_time_local}  # fmt: skip
+        given = [name for name, value in flat.items() if value is not None]
+        if given and self.business_hours is not None:
+            raise ValueError(f"business_hours and {', '.join(given)}: send one form, not both")
+        if given and len(given) < len(flat):
+            missing = [name for name in flat if name not in given]
+            raise ValueError(f"the flat form needs {', '.join(missing)} too")
+        return self
+
+    @property
+    def flat_hours(self) -> BusinessHours | None:
+        """The one day of the flat form, or None for the business_hours form."""
+        if self.day is None:
+            return None
+        return BusinessHours(
+            day=self.day, start_time_local=self.start_time_local, end_time_local=self.end_time_local
+        )
 
 
-class ReportRequest(BaseModel):
-    as_of: str | None = Field(
+class ReportRequest(Strict):
+    as_of: Text = Field(
         default=None, description="report time (SPEC §1 forms); none: the latest poll"
     )
     interpolation: Literal["nearest", "previous"] = "nearest"
@@ -77,8 +132,24 @@ class RejectedRow(BaseModel):
     values: str | None = Field(default=None, description="the row as received, as JSON")
 
 
-class Problems(BaseModel):
-    detail: list[RejectedRow]
+class FieldProblem(BaseModel):
+    loc: list[str | int] = Field(description="where: body, row index, field")
+    msg: str
+    type: str
+    input: Any = Field(default=None, description="the value given, shortened")
+
+
+class Refusal(BaseModel):
+    """Every 4xx answer (SPEC §10.1)."""
+
+    detail: str | list[RejectedRow | FieldProblem] = Field(
+        description="the reason; for a refused request body, its problems"
+    )
+
+
+class ServerError(BaseModel):
+    detail: str
+    request_id: str = Field(description="also in the server's log")
 
 
 class UploadedFile(BaseModel):
@@ -96,10 +167,10 @@ class Report(BaseModel):
     report_id: str
     status: Literal["Running", "Complete", "Failed"]
     interpolation: str
-    requested_at: datetime
-    finished_at: datetime | None = None
+    requested_at: UtcTime
+    finished_at: UtcTime | None = None
     url: str | None = Field(default=None, description="the CSV, when Complete")
-    as_of: datetime | None = Field(default=None, description="the report time, when Complete")
+    as_of: UtcTime | None = Field(default=None, description="the report time, when Complete")
     stores: int | None = None
     rejected_rows: int | None = None
     seconds: float | None = None

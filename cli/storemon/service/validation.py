@@ -28,11 +28,15 @@ STAGING_MODELS = {
     "menu_hours": "stg_menu_hours",
     "timezones": "stg_timezones",
 }
+# A poll stamped more than this after the service's clock is rejected (SPEC §10.1): the staging
+# SQL's setting `future_limit_hours`, which the files path leaves unset.
+FUTURE_LIMIT_HOURS = 24
 # The field each rejection reason is about (SPEC §7).
 REASON_FIELDS = {
     "empty store_id": "store_id",
     "unknown status": "status",
     "unparseable timestamp_utc": "timestamp_utc",
+    "timestamp in the future": "timestamp_utc",
     "day not in 0-6": "day",
     "unparseable start_time_local": "start_time_local",
     "unparseable end_time_local": "end_time_local",
@@ -102,8 +106,13 @@ def file_to_table(
     with source.open("rb") as handle:
         is_parquet = handle.read(4) == b"PAR1"
     if is_parquet:
-        described = connection.execute(f"describe select * from read_parquet('{_quoted(source)}')")
-        header = [row[0].strip() for row in described.fetchall()]
+        try:
+            described = connection.execute(
+                f"describe select * from read_parquet('{_quoted(source)}')"
+            ).fetchall()
+        except duckdb.Error:
+            raise InputShapeError(f"{label} is not a readable Parquet file") from None
+        header = [row[0].strip() for row in described]
     else:
         header = _csv_header(source, label)
     chosen = []

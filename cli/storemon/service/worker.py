@@ -22,7 +22,12 @@ import duckdb
 from storemon.export import Inputs, export
 from storemon.project import run_dbt
 from storemon.service.inbox import SNAPSHOT_HOURS, SNAPSHOT_POLLS, SNAPSHOT_TIMEZONES, Inbox
-from storemon.service.validation import STAGING_MODELS, Validator, write_placeholder
+from storemon.service.validation import (
+    FUTURE_LIMIT_HOURS,
+    STAGING_MODELS,
+    Validator,
+    write_placeholder,
+)
 
 REPORT_CSV = "report.csv"
 REPORT_DB = "report.duckdb"
@@ -87,6 +92,7 @@ class ReportWorker:
                 "status_path": str(placeholders["store_status"]),
                 "hours_path": str(placeholders["menu_hours"]),
                 "timezones_path": str(placeholders["timezones"]),
+                "future_limit_hours": str(FUTURE_LIMIT_HOURS),
             },
         )
         return Validator.load(state / "target", placeholders)

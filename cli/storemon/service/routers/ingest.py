@@ -8,14 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from storemon.service.core import Service, get_service
-from storemon.service.schemas import Poll, Problems, Stored, StoreRegistration, UploadedFile
-from storemon.service.validation import InputShapeError
+from storemon.service.schemas import Poll, Refusal, Stored, StoreRegistration, UploadedFile
 
 router = APIRouter(tags=["ingest"])
-INVALID = {422: {"model": Problems, "description": "a row has an invalid value; nothing stored"}}
+INVALID = {422: {"model": Refusal, "description": "an invalid value or shape; nothing stored"}}
 POLLS_BODY = {
     "required": True,
     "content": {
@@ -25,6 +25,7 @@ POLLS_BODY = {
         "text/csv": {"schema": {"type": "string", "example": "store_id,status,timestamp_utc\n"}},
     },
 }  # fmt: skip
+POLL_LIST = TypeAdapter(list[Poll])
 UPLOAD_INPUTS = ("store_status", "menu_hours", "timezones")
 ServiceDependency = Annotated[Service, Depends(get_service)]
 
@@ -42,14 +43,13 @@ async def post_polls(request: Request, service: ServiceDependency) -> Stored:
     """Store a batch of polls: a JSON array, or a CSV body (`Content-Type: text/csv`) with the
     header of store_status.csv. All or nothing: one invalid row stores none."""
     body = await request.body()
-    if request.headers.get("content-type", "").split(";")[0].strip() == "text/csv":
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() == "text/csv":
         return Stored(stored=await run_in_threadpool(service.store_polls_csv, body))
     try:
-        polls = TypeAdapter(list[Poll]).validate_json(body)
+        polls = POLL_LIST.validate_json(body)
     except ValidationError as error:
-        raise HTTPException(
-            422, detail=error.errors(include_url=False, include_context=False)
-        ) from None
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+        raise RequestValidationError(errors) from None
     return Stored(
         stored=await run_in_threadpool(service.store_polls, [p.model_dump() for p in polls])
     )
@@ -58,35 +58,46 @@ async def post_polls(request: Request, service: ServiceDependency) -> Stored:
 @router.post("/register_store", response_model=Stored, responses=INVALID)
 def register_store(registration: StoreRegistration, service: ServiceDependency) -> Stored:
     """Set a store's zone and business hours to exactly these (no hours: open 24/7; no zone:
-    America/Chicago). `stored` counts the hours rows."""
+    America/Chicago); or, in the seeds' flat form, one day's hours (other days kept) and the
+    zone when given. `stored` counts the hours rows."""
     return Stored(stored=service.register_store(registration))
 
 
-@router.post("/upload", response_model=dict[str, UploadedFile])
-def upload(
+@router.post("/upload", response_model=dict[str, UploadedFile], responses=INVALID)
+async def upload(
+    request: Request,
     service: ServiceDependency,
     store_status: UploadFile | None = None,
     menu_hours: UploadFile | None = None,
     timezones: UploadFile | None = None,
 ) -> dict[str, UploadedFile]:
-    """Upload any of the three input files (CSV or Parquet). Bad rows are rejected row by row
-    and counted; polls accumulate, a menu_hours file replaces the hours of every store it
-    names, a timezones file their zones."""
+    """Upload any of the three input files (CSV or Parquet), all stored or none. Bad rows are
+    rejected row by row and counted; polls accumulate, a menu_hours file replaces the hours
+    of every store it names, a timezones file their zones."""
+    form = await request.form()
+    unknown = sorted(set(form) - set(UPLOAD_INPUTS))
+    twice = sorted(name for name in UPLOAD_INPUTS if len(form.getlist(name)) > 1)
+    if unknown or twice:
+        problems = [f"unknown field {name}" for name in unknown]
+        problems += [f"field {name} sent more than once" for name in twice]
+        raise HTTPException(422, detail="; ".join(problems) + f" (send {', '.join(UPLOAD_INPUTS)})")
     files = dict(zip(UPLOAD_INPUTS, (store_status, menu_hours, timezones), strict=True))
     files = {name: file for name, file in files.items() if file is not None}
     if not files:
         raise HTTPException(422, detail="no file: send store_status, menu_hours or timezones")
-    answers = {}
-    for name, file in files.items():
-        if file.size is not None and file.size > service.settings.max_upload_bytes:
-            raise HTTPException(413, detail=f"{name} is larger than the upload limit")
-        saved = service.scratch_path(Path(file.filename or name).suffix)
-        try:
-            with saved.open("wb") as target:
+    return await run_in_threadpool(_store_upload, service, files)
+
+
+def _store_upload(service: Service, files: dict[str, UploadFile]) -> dict[str, UploadedFile]:
+    saved = {}
+    try:
+        for name, file in files.items():
+            path = saved[name] = service.scratch_path(Path(file.filename or name).suffix)
+            with path.open("wb") as target:
                 shutil.copyfileobj(file.file, target)
-            answers[name] = service.store_file(name, saved, file.filename or name)
-        except InputShapeError as error:
-            raise HTTPException(422, detail=f"{name}: {error}") from None
-        finally:
-            saved.unlink(missing_ok=True)
-    return answers
+        labels = {name: f"{name} ({file.filename})" if file.filename else name
+                  for name, file in files.items()}  # fmt: skip
+        return service.store_upload(saved, labels)
+    finally:
+        for path in saved.values():
+            path.unlink(missing_ok=True)

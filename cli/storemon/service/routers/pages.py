@@ -12,14 +12,13 @@ from fastapi.responses import HTMLResponse
 from storemon import html_report
 from storemon.export import report_query
 from storemon.service.core import Service, get_service
-from storemon.service.routers.reports import GONE, report_answer
+from storemon.service.routers.reports import GONE, NOT_COMPLETE, json_refusal, report_answer
 from storemon.service.schemas import Report
 from storemon.service.worker import REPORT_DB
 
 router = APIRouter(tags=["pages"])
 ServiceDependency = Annotated[Service, Depends(get_service)]
 HTML_ANSWER = {"content": {"text/html": {}}, "description": "the report as a page"}
-NOT_COMPLETE = {409: {"description": "not Complete"}}
 PAGE_TIMELINES = 50
 
 
@@ -55,8 +54,9 @@ def report_page(report_id: str, request: Request, service: ServiceDependency):
 @router.get(
     "/reports/{report_id}/stores/{store_id}",
     response_class=HTMLResponse,
-    responses={200: HTML_ANSWER, 404: {"description": "unknown report or store"},
-               **NOT_COMPLETE, 410: GONE[410]},
+    # An HTML route: its refusals are JSON all the same.
+    responses={200: HTML_ANSWER, 404: json_refusal("unknown report or store"),
+               409: json_refusal("not Complete"), 410: json_refusal("files removed")},
 )  # fmt: skip
 def store_page(report_id: str, store_id: str, service: ServiceDependency) -> HTMLResponse:
     """One store's page in a Complete report: its six measures and its week timeline."""

@@ -8,13 +8,25 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 
 from storemon.service.core import Service, get_service
-from storemon.service.schemas import Problems, Report, ReportCreated, ReportRequest
+from storemon.service.schemas import Refusal, Report, ReportCreated, ReportRequest
 from storemon.service.worker import REPORT_CSV
 
 router = APIRouter(tags=["reports"])
 ServiceDependency = Annotated[Service, Depends(get_service)]
 CSV_ANSWER = {"content": {"text/csv": {}}, "description": "the report CSV (SPEC §8)"}
-GONE = {404: {"description": "unknown report"}, 410: {"description": "files removed"}}
+
+
+def json_refusal(description: str) -> dict:
+    """A refusal's answer where the route's own answers are not JSON."""
+    schema = {"$ref": "#/components/schemas/Refusal"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+GONE = {
+    404: {"model": Refusal, "description": "unknown report"},
+    410: {"model": Refusal, "description": "files removed"},
+}
+NOT_COMPLETE = {409: {"model": Refusal, "description": "not Complete"}}
 
 
 def report_answer(row: dict) -> Report:
@@ -41,7 +53,7 @@ def csv_file(service: Service, row: dict) -> FileResponse:
     return FileResponse(path, media_type="text/csv", filename=REPORT_CSV)
 
 
-@router.post("/trigger_report", response_model=ReportCreated, responses={422: {"model": Problems}})
+@router.post("/trigger_report", response_model=ReportCreated, responses={422: {"model": Refusal}})
 def trigger_report(
     service: ServiceDependency, request: ReportRequest | None = None
 ) -> ReportCreated:
@@ -54,7 +66,7 @@ def trigger_report(
 @router.get(
     "/get_report/{report_id}",
     response_model=Report,
-    responses={200: CSV_ANSWER, **GONE},
+    responses={200: CSV_ANSWER, **NOT_COMPLETE, **GONE},
 )
 def get_report(report_id: str, request: Request, service: ServiceDependency):
     """The report's status; when Complete also its CSV's url, report time, stores and rejected
@@ -65,7 +77,9 @@ def get_report(report_id: str, request: Request, service: ServiceDependency):
     return report_answer(row)
 
 
-@router.get("/get_report", response_model=Report, responses={200: CSV_ANSWER, **GONE})
+@router.get(
+    "/get_report", response_model=Report, responses={200: CSV_ANSWER, **NOT_COMPLETE, **GONE}
+)
 def get_report_by_query(
     request: Request, service: ServiceDependency, report_id: Annotated[str, Query()]
 ):
@@ -76,7 +90,7 @@ def get_report_by_query(
 @router.get(
     "/reports/{report_id}/report.csv",
     response_class=FileResponse,
-    responses={200: CSV_ANSWER, 409: {"description": "not Complete"}, **GONE},
+    responses={200: CSV_ANSWER, **NOT_COMPLETE, **GONE},
 )
 def report_csv(report_id: str, service: ServiceDependency) -> FileResponse:
     """The report CSV (SPEC §8)."""

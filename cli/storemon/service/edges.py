@@ -1,0 +1,227 @@
+"""The edges of the service (SPEC §10.1), in one ASGI middleware that runs before any route
+reads a body: the token (or, for the GET pages, the login cookie), the body's declared type
+and encoding, its size counted as it arrives, and a request id for any unexpected error.
+Then the exception handlers that turn every other refusal into a JSON 4xx."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import secrets
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from storemon.project import eprint
+from storemon.service.inbox import InvalidRows
+from storemon.service.validation import InputShapeError
+
+OPEN_PATHS = {"/health", "/login"}
+# What the login cookie opens: GET pages that a browser shows (SPEC §10.1). The API of the
+# seeds (/get_report, every POST) still needs the Bearer header.
+COOKIE_PATHS = {"/reports", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+COOKIE_PREFIX = "/reports/"
+COOKIE_NAME = "storemon_login"
+INPUT_ECHO = 200  # characters of a refused value echoed back
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit_mb: int) -> None:
+        super().__init__(413, detail=f"body over the limit of {limit_mb} MB")
+
+
+def login_cookie(token: str) -> str:
+    """The cookie's value: derived from the token, so that it is no Bearer token itself."""
+    return hmac.new(token.encode(), b"storemon login cookie", hashlib.sha256).hexdigest()
+
+
+def sign_in_form(next_page: str) -> str:
+    """The sign-in form, back to `next_page` once signed in."""
+    return (
+        "<form method='post' action='/login'>"
+        f"<input type='hidden' name='next' value='{html.escape(next_page, quote=True)}'>"
+        "<input type='password' name='token' aria-label='token'> <button>Sign in</button></form>"
+    )
+
+
+def unauthorized(accept: str, next_page: str = "/reports") -> Response:
+    """401: JSON for a client, a page that says how to sign in for a browser."""
+    headers = {"WWW-Authenticate": "Bearer"}
+    if "text/html" in accept:
+        page = (
+            "<!doctype html><meta charset='utf-8'><title>storemon: sign in</title>"
+            "<h1>Sign in</h1><p>This storemon service needs its token. Open "
+            "<code>/login?token=YOUR_TOKEN</code> once (the token given to "
+            "<code>storemon serve --token</code>), or sign in here:</p>" + sign_in_form(next_page)
+        )
+        return HTMLResponse(page, status_code=401, headers=headers)
+    return JSONResponse({"detail": "missing or wrong bearer token"}, 401, headers=headers)
+
+
+class Edges:
+    """Pure ASGI middleware: nothing of a refused request's body is ever read."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str | None,
+        max_bytes: int,
+        max_mb: int,
+        body_types: Callable[[], dict[str, set[str]]],
+    ) -> None:
+        self.app = app
+        self.token = token
+        self.max_bytes = max_bytes
+        self.max_mb = max_mb
+        self.body_types = body_types
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_mb)
+            return message
+
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except Exception:
+            request_id = uuid.uuid4().hex
+            eprint(f"request {request_id} ({scope['method']} {scope['path']}) failed:")
+            eprint(traceback.format_exc().rstrip())
+            if started:
+                raise
+            answer = {"detail": "unexpected error (a bug)", "request_id": request_id}
+            await JSONResponse(answer, 500, headers={"X-Request-Id": request_id})(
+                scope, receive, send
+            )
+
+    def _refusal(self, scope: Scope, headers: dict[str, str]) -> Response | None:
+        """The answer to a request refused on its headers alone, in the order of SPEC §10.1:
+        the token, then the body's type and encoding, then its declared size."""
+        path, method = scope["path"], scope["method"]
+        if self.token and path not in OPEN_PATHS and not self._signed_in(path, method, headers):
+            return unauthorized(headers.get("accept", ""), path)
+        encoding = headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            return JSONResponse({"detail": f"unsupported Content-Encoding {encoding}"}, 415)
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        accepted = self.body_types().get(path)
+        if method == "POST" and media and accepted is not None and media not in accepted:
+            allowed = " or ".join(sorted(accepted))
+            detail = f"unsupported Content-Type {media}: send {allowed}"
+            return JSONResponse({"detail": detail}, 415)
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            return JSONResponse({"detail": BodyTooLarge(self.max_mb).detail}, 413)
+        return None
+
+    def _signed_in(self, path: str, method: str, headers: dict[str, str]) -> bool:
+        assert self.token is not None
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and secrets.compare_digest(
+            given.encode(), self.token.encode()
+        ):
+            return True
+        if method not in ("GET", "HEAD") or not (
+            path in COOKIE_PATHS or path.startswith(COOKIE_PREFIX)
+        ):
+            return False
+        cookies = cookie_parser(headers.get("cookie", ""))
+        return secrets.compare_digest(
+            cookies.get(COOKIE_NAME, "").encode(), login_cookie(self.token).encode()
+        )
+
+
+def body_types_of(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, set[str]]]:
+    """Each POST path's accepted body media types, read once from the app's own OpenAPI schema
+    (so the check and the documentation cannot disagree)."""
+    found: dict[str, set[str]] = {}
+
+    def body_types() -> dict[str, set[str]]:
+        if not found:
+            for path, operations in openapi()["paths"].items():
+                if "post" in operations:
+                    body = operations["post"].get("requestBody")
+                    found[path] = set(body["content"]) if body else set()
+        return found
+
+    return body_types
+
+
+def _text(value: object) -> str:
+    """Text that UTF-8 can carry: a lone surrogate (JSON can escape one) becomes '?'."""
+    return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
+def _echo(value: Any) -> Any:
+    """A refused value as JSON, shortened; bytes (an unparsed body) as text."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return _text(value[:INPUT_ECHO])
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError):  # not JSON, NaN, a lone surrogate
+        return _text(str(value)[:INPUT_ECHO])
+    return value if len(text) <= INPUT_ECHO else text[:INPUT_ECHO]
+
+
+def field_problems(errors: list[dict]) -> list[dict]:
+    """pydantic's errors as plain JSON: where, what, why, and (shortened) the value given."""
+    return [
+        {
+            "loc": [
+                part if isinstance(part, int) else _text(part) for part in error.get("loc", ())
+            ],
+            "msg": _text(error.get("msg", "")),
+            "type": _text(error.get("type", "")),
+            "input": _echo(error.get("input")),
+        }
+        for error in errors
+    ]
+
+
+def add_exception_handlers(app) -> None:
+    """Every refusal a JSON `detail` (SPEC §10.1); a handler that cannot fail itself."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": field_problems(list(error.errors()))}, 422)
+
+    @app.exception_handler(InvalidRows)
+    async def invalid_rows(request: Request, error: InvalidRows) -> JSONResponse:
+        return JSONResponse({"detail": error.problems}, 422)
+
+    @app.exception_handler(InputShapeError)
+    async def unreadable_body(request: Request, error: InputShapeError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, 422)
