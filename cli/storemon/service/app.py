@@ -13,7 +13,7 @@ from storemon import __version__
 from storemon.project import eprint
 from storemon.service.core import Service, Settings, require_token
 from storemon.service.inbox import InvalidRows
-from storemon.service.routers import ingest, pages, reports
+from storemon.service.routers import ingest, metrics, pages, reports
 from storemon.service.schemas import Health
 
 health = APIRouter(tags=["health"])
@@ -47,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ingest.router, dependencies=guarded)
     app.include_router(reports.router, dependencies=guarded)
     app.include_router(pages.router, dependencies=guarded)
+    metrics.install(app, guarded)
     app.include_router(health)
 
     @app.exception_handler(InvalidRows)

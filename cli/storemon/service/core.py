@@ -145,7 +145,7 @@ class Service:
         row = {"store_id": "as_of", "status": "active", "timestamp_utc": as_of}
         with closing(self.inbox.cursor()) as cursor:
             try:
-                staged = self.inbox.stage_rows(cursor, "store_status", [row])
+                staged = self.inbox.stage_rows(cursor, "store_status", [row], counted=False)
             except InvalidRows:
                 problem = {"row": 1, "field": "as_of", "reason": "unparseable as_of"}
                 raise InvalidRows([{**problem, "values": as_of}]) from None
