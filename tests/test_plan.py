@@ -21,7 +21,7 @@ from test_differential import SLOW, examples, scenarios
 from test_differential import write_inputs as write_scenario
 
 from storemon import export as export_module
-from storemon import plan, project
+from storemon import project
 from storemon.cli import cli
 from storemon.export import report_query
 from storemon.project import run_dbt
@@ -144,7 +144,6 @@ def test_a_changed_project_file_is_recompiled_never_run_from_the_old_plan(tmp_pa
     for folder in ("models", "macros", "seeds", "tests"):
         shutil.copytree(REPO / folder, copy / folder, ignore=shutil.ignore_patterns("*.py"))
     monkeypatch.setattr(project, "project_dir", lambda: copy)
-    monkeypatch.setattr(plan, "project_dir", lambda: copy)
     db, out = tmp_path / "storemon.duckdb", tmp_path / "report.csv"
     export(SEEDS, db, out)
     marts = copy / "models" / "marts" / "_marts__models.yml"

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from storemon.project import NodeResult, project_dir
+from storemon import project
+from storemon.project import NodeResult
 
 PLAN_FORMAT = 1
 # The plans kept per state folder, newest first (one per input shape in use).
@@ -74,12 +75,12 @@ def plan_key(settings: dict[str, str]) -> str | None:
 
 
 def _project_fingerprint() -> list[bytes]:
-    project = project_dir()
-    files = [project / name for name in PROJECT_FILES]
+    root = project.project_dir()  # looked up at each call, as run_dbt does
+    files = [root / name for name in PROJECT_FILES]
     for folder in PROJECT_FOLDERS:
-        files += [p for p in (project / folder).rglob("*") if p.suffix in PROJECT_SUFFIXES]
+        files += [p for p in (root / folder).rglob("*") if p.suffix in PROJECT_SUFFIXES]
     return [
-        str(path.relative_to(project)).encode() + b"\0" + path.read_bytes() + b"\0"
+        str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0"
         for path in sorted(files)
     ]
 
@@ -117,12 +118,17 @@ def load(state: Path, key: str) -> dict | None:
 
 
 def save(state: Path, key: str, plan: dict) -> None:
-    """Write the plan atomically, and keep only the newest few."""
+    """Write the plan atomically, and keep only the newest few. A plan that cannot be written
+    (a full disk) is left out: the export it came from has succeeded, and the next one runs dbt."""
     path = plan_path(state, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(plan))
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(plan))
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        return
     plans = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in plans[KEEP_PLANS:]:
         old.unlink(missing_ok=True)
@@ -190,8 +196,8 @@ def run(
     with the run settings as DuckDB variables, as dbt-duckdb would set them on a session;
     raise PlanFailed on the first error or failed test."""
     results = []
-    with duckdb.connect(str(database)) as connection:
-        try:
+    try:
+        with duckdb.connect(str(database)) as connection:
             for key, value in plan["settings"].items():
                 escaped = value.replace("'", "''")
                 connection.execute(f"SET {key} = '{escaped}'")
@@ -204,8 +210,8 @@ def run(
                 seconds = time.monotonic() - started
                 if node["kind"] != "hook":
                     results.append(NodeResult(node["name"], status, seconds))
-        except duckdb.Error as error:
-            raise PlanFailed(str(error)) from None
+    except duckdb.Error as error:
+        raise PlanFailed(str(error)) from None
     if on_node:
         for result in results:
             on_node(result)
