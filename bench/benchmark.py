@@ -88,13 +88,16 @@ con.execute("checkpoint")
 
 @dataclass
 class Measure:
-    """One cold-process run: wall seconds, peak RSS in bytes, exit code, output text."""
+    """One cold-process run: wall seconds, peak RSS in bytes, exit code, output text, and the
+    CPU seconds (user + system) of it and its descendants: on a shared machine the wall time
+    varies with the load, the CPU time much less."""
 
     seconds: float
     peak_rss: int
     returncode: int
     stdout: str
     stderr: str
+    cpu_s: float = 0.0
 
 
 @dataclass
@@ -114,6 +117,7 @@ class Scenario:
     tests_s: list[float] = field(default_factory=list)  # per run: sum over the tests
     outside_s: list[float] = field(default_factory=list)  # per run: wall minus every node
     sql_alone_s: list[float] = field(default_factory=list)  # the models' SQL without dbt
+    sql_alone_cpu_s: list[float] = field(default_factory=list)
     sql_alone_same: bool | None = None  # its report equals the export's
 
 
@@ -136,7 +140,8 @@ def run_measured(argv: list[str], cwd: Path | None = None) -> Measure:
         stdout = out.read().decode(errors="replace")
         stderr = err.read().decode(errors="replace")
     # Linux reports ru_maxrss in KiB.
-    return Measure(seconds, usage.ru_maxrss * 1024, proc.returncode, stdout, stderr)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measure(seconds, usage.ru_maxrss * 1024, proc.returncode, stdout, stderr, cpu)
 
 
 def storemon_prefix() -> list[str]:
@@ -264,6 +269,7 @@ def measure_sql_alone(sc: Scenario, runs: int, run_dir: Path, export_report: Pat
         if m.returncode != 0:
             sys.exit(f"the models' SQL alone failed:\n{m.stderr.strip()[-2000:]}")
         sc.sql_alone_s.append(m.seconds)
+        sc.sql_alone_cpu_s.append(m.cpu_s)
     sc.sql_alone_same = alone_report.read_bytes() == export_report.read_bytes()
 
 
@@ -285,22 +291,24 @@ def sql_alone(sc: Scenario) -> str:
     if not sc.sql_alone_s:
         return "-"
     same = "same report" if sc.sql_alone_same else "REPORT DIFFERS"
-    return f"{med(sc.sql_alone_s)} ({same})"
+    return f"{med(sc.sql_alone_s)}, CPU {med(sc.sql_alone_cpu_s)} ({same})"
 
 
 def table(scenarios: list[Scenario]) -> str:
     head = (
         "| scale | format | engine | stores | status rows | export median | min - max "
-        "| models (sum) | invariant tests (sum) | outside dbt's nodes | peak RSS "
+        "| export CPU (user + sys) | models (sum) | invariant tests (sum) | outside the nodes "
+        "| peak RSS "
         "| models' SQL alone (no dbt) | floor (DuckDB scan) | slowest models (median) |"
     )
-    lines = [head, "|" + "---|" * 14]
+    lines = [head, "|" + "---|" * 15]
     for sc in scenarios:
         if sc.export:
             secs = [m.seconds for m in sc.export]
             cells = [
                 med(secs),
                 f"{min(secs):.2f} - {max(secs):.2f} s",
+                med([m.cpu_s for m in sc.export]),
                 med(sc.models_s),
                 med(sc.tests_s),
                 med(sc.outside_s),
@@ -310,7 +318,7 @@ def table(scenarios: list[Scenario]) -> str:
                 slowest(sc),
             ]
         else:
-            cells = ["-", "-", "-", "-", "-", "-", "-", med(sc.floor_s), "-"]
+            cells = ["-", "-", "-", "-", "-", "-", "-", "-", med(sc.floor_s), "-"]
         row = [f"{sc.scale:g}x", sc.fmt, sc.engine, f"{sc.stores:,}", f"{sc.status_rows:,}", *cells]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
