@@ -223,3 +223,25 @@ def test_the_plan_equals_dbt_on_random_inputs(interpolation, scenario, shared_db
         export(data, shared_db, out, *options)  # the plan, recorded by the first at the latest
         analyst = analyst_build(data, folder / "analyst", scenario.as_of, interpolation)
         assert_same(shared_db, out, analyst)
+
+
+def test_the_default_zone_from_the_environment_reaches_the_plan(tmp_path, monkeypatch):
+    """STOREMON_DEFAULT_TIMEZONE is not in the plan's key: the plan reads it as a variable."""
+    polls = [
+        ("s", "active", "2024-11-04 05:00:00 UTC"),
+        ("s", "inactive", "2024-11-04 05:30:00 UTC"),
+    ]
+    data = write_inputs(tmp_path / "data", polls, [("s", 0, "00:00", "06:00")], [])
+    db = tmp_path / "storemon.duckdb"
+    export(data, db, tmp_path / "chicago.csv", "--as-of", AS_OF)  # records the plan
+    monkeypatch.setenv("STOREMON_DEFAULT_TIMEZONE", "UTC")
+    without_dbt(monkeypatch)
+    export(data, db, tmp_path / "utc.csv", "--as-of", AS_OF)
+    # Nearest: active until 05:15 UTC, inactive after. In UTC, Monday 00:00-06:00 is open:
+    # 15 min up and 45 down in the last hour, 5.25 h and 0.75 h in the day and the week.
+    utc = (tmp_path / "utc.csv").read_text().splitlines()[1]
+    assert utc == "s,15.00,5.25,5.25,45.00,0.75,0.75"
+    # In Chicago it is 06:00-12:00 UTC today (after the report time) and 05:00-11:00 UTC a
+    # week ago, of which 06:00-11:00 is in the week: 5 h, all active.
+    chicago = (tmp_path / "chicago.csv").read_text().splitlines()[1]
+    assert chicago == "s,0.00,0.00,5.00,0.00,0.00,0.00"
