@@ -24,8 +24,9 @@
         {%- set quoted_path = "'" ~ path | replace("'", "''") ~ "'" -%}
         {%- set is_parquet = path.lower().endswith('.parquet') -%}
         {%- set header = input_header(path, quoted_path, is_parquet) -%}
+        {%- set path_sql = setting_sql(path_setting, trimmed=true) %}
         select
-            {{ quoted_path }} as source_file,
+            {{ path_sql }} as source_file,
             {%- if is_parquet %}
             file_row_number + 1 as source_row_number,
             {%- elif numbered %}
@@ -44,10 +45,10 @@
             {%- endif %}
             {%- endfor %}
         {%- if is_parquet %}
-        from read_parquet({{ quoted_path }}, file_row_number = true)
+        from read_parquet({{ path_sql }}, file_row_number = true)
         {%- else %}
         from read_csv(
-            {{ quoted_path }},
+            {{ path_sql }},
             header = true,
             auto_detect = false,
             delim = ',',

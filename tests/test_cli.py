@@ -371,7 +371,8 @@ def test_the_database_explains_itself_with_the_yaml_descriptions(tmp_path):
             " ('store_uptime_report', 'rejected_rows')"
         ).fetchall())  # fmt: skip
         views = dict(connection.execute(
-            "select view_name, comment from duckdb_views() where view_name = 'int_report_clock'"
+            "select view_name, comment from duckdb_views()"
+            " where view_name = 'int_polls_deduplicated'"
         ).fetchall())  # fmt: skip
         columns = dict(connection.execute(
             "select column_name, comment from duckdb_columns()"
@@ -379,6 +380,6 @@ def test_the_database_explains_itself_with_the_yaml_descriptions(tmp_path):
         ).fetchall())  # fmt: skip
     assert tables["store_uptime_report"].startswith("The report, one row per store")
     assert tables["rejected_rows"].startswith("Every input row that could not be used")
-    assert views["int_report_clock"]
+    assert views["int_polls_deduplicated"]
     assert columns["uptime_last_hour"] == "Minutes open and active in [report_at − 1 h, report_at)."
     assert columns["store_id"] == "The store."

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from storemon import spark
+from storemon import plan, spark
 from storemon.project import DbtFailure, NodeResult, eprint, run_dbt, state_dir
 
 REPORT_COLUMNS = [
@@ -221,8 +221,27 @@ def _build(
         if verbose:
             eprint(f"  {node.status:<7} {node.name} ({node.seconds:.2f}s)")
 
+    key = plan.plan_key(settings) if engine == "duckdb" else None
+    if key and (cached := plan.load(state, key)):
+        try:
+            plan.run(cached, building, settings, on_node=show)
+            return
+        except plan.PlanFailed:
+            # dbt runs the same SQL and fails with its own message.
+            _remove_leftovers(building)
+    if engine == "duckdb":
+        # The SQL reads the run settings as DuckDB variables (see the `setting_sql` macro).
+        settings["plan"] = "1"
+    recorder = plan.Recorder() if key else None
     try:
-        run_dbt(command, building, state, settings, on_node=show)
+        run_dbt(
+            command,
+            building,
+            state,
+            settings,
+            on_node=show,
+            callbacks=[recorder] if recorder else None,
+        )
     except DbtFailure as failure:
         if failure.is_test:
             raise ExportError(
@@ -235,6 +254,8 @@ def _build(
         if path and path not in failure.message:
             raise ExportError(f"cannot read {path}: {failure.message}") from None
         raise ExportError(str(failure)) from None
+    if recorder:
+        plan.save(state, key, recorder.plan())
     if engine == "spark":
         spark.copy_tables(spark_target, REPORT_TABLES, building)
 

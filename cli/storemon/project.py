@@ -54,6 +54,7 @@ def run_dbt(
     state: Path,
     settings: dict[str, str],
     on_node: Callable[[NodeResult], None] | None = None,
+    callbacks: list[Callable] | None = None,
 ) -> list[NodeResult]:
     """Run `dbt <command>` in-process against `db_path`, with dbt's target/ and logs/ in
     `state`; raise DbtFailure with the first error.
@@ -61,7 +62,8 @@ def run_dbt(
     `settings` reach the models as STOREMON_<NAME> environment variables (see the `setting`
     macro): unlike --vars, changing them does not force dbt to re-parse the whole project.
     dbt's own log lines are silenced (results go through `on_node`); its full debug log is in
-    the state folder's logs/dbt.log. The DuckDB file is released before returning.
+    the state folder's logs/dbt.log; `callbacks` receive dbt's events. The DuckDB file is
+    released before returning.
     """
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
@@ -88,7 +90,7 @@ def run_dbt(
     environment["STOREMON_DB"] = str(db_path)
     try:
         with _environment(environment):
-            outcome = dbtRunner().invoke(args)
+            outcome = dbtRunner(callbacks=callbacks or []).invoke(args)
     finally:
         _release_database(DuckDBConnectionManager)
 

@@ -2,15 +2,16 @@
     half-open windows ending at it. `report_at` is the `report_time` var when given, else the
     latest valid poll; NULL when there is neither. #}
 {%- set report_time = setting('report_time') | string | trim %}
+{%- set report_time_sql = setting_sql('report_time', trimmed=true) %}
 with
 
 {% if report_time %}
 clock as (
     select
         coalesce(
-            {{ parse_timestamp_utc("'" ~ report_time | replace("'", "''") ~ "'") }},
+            {{ parse_timestamp_utc(report_time_sql) }},
             {{ raise_error(
-                "'report_time ''" ~ report_time | replace("'", "''''") ~ "'' is not a timestamp; "
+                "'report_time ''' || " ~ report_time_sql ~ " || ''' is not a timestamp; "
                 ~ "use e.g. 2024-11-04T06:00:00Z or 2024-11-04 06:00:00'"
             ) }}
         ) as report_at

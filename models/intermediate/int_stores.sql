@@ -1,6 +1,5 @@
 {# The store universe (every store_id in a valid row of any input, SPEC §6) with the zone its
     local times are read in and whether it has business hours at all. #}
-{% set default_timezone = setting('default_timezone', 'America/Chicago') | replace("'", "''") %}
 with
 
 stg_store_status as (
@@ -39,7 +38,9 @@ final as (
         {# A dense integer key: sorting and grouping millions of polls on it is about a third
             faster than on 19-character ids. Numbered in store_id order, so it is deterministic. #}
         row_number() over (order by store_ids.store_id)::integer as store_key,
-        coalesce(stg_timezones.timezone_name, '{{ default_timezone }}') as timezone_name,
+        coalesce(
+            stg_timezones.timezone_name, {{ setting_sql('default_timezone', 'America/Chicago') }}
+        ) as timezone_name,
         stg_timezones.store_id is null as uses_default_timezone,
         stores_with_hours.store_id is not null as has_business_hours
     from store_ids

@@ -9,7 +9,9 @@ A macro whose name starts with `select_` renders a whole query, so it renders as
 
 def dispatch(macro_name: str, macro_namespace: str | None = None):
     def render(*args: object) -> str:
-        call = f"{macro_name}({', '.join(str(argument) for argument in args)})"
+        # An empty text argument (a default) renders as '' so that the call still parses.
+        arguments = ", ".join(str(argument) or "''" for argument in args)
+        call = f"{macro_name}({arguments})"
         return f"select * from {call}" if macro_name.startswith("select_") else call
 
     return render

@@ -155,7 +155,7 @@ class Service:
         row = {"store_id": "as_of", "status": "active", "timestamp_utc": as_of}
         with closing(self.inbox.cursor()) as cursor:
             try:
-                staged = self.inbox.stage_rows(cursor, "store_status", [row])
+                staged = self.inbox.stage_rows(cursor, "store_status", [row], counted=False)
             except InvalidRows as error:
                 reason = error.problems[0]["reason"].replace("timestamp_utc", "as_of")
                 problem = {"row": 1, "field": "as_of", "reason": reason, "values": as_of}

@@ -6,8 +6,9 @@ before the answer, so an answered row survives a crash (DuckDB syncs its log on 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +147,9 @@ class Inbox:
         self.connection.execute(SCHEMA)
         self.write_lock = threading.Lock()
         self.validator: Validator | None = None  # set by the worker once dbt has compiled
+        # Rows refused since start, by (input, reason): for GET /metrics.
+        self.rejected_counts: Counter[tuple[str, str]] = Counter()
+        self._counts_lock = threading.Lock()
 
     def close(self) -> None:
         self.connection.close()
@@ -156,9 +160,12 @@ class Inbox:
         return cursor
 
     # ------------------------------------------------------------------ staging
-    def stage(self, cursor, input_name: str, raw: str, keep: int | None = 10) -> Staged:
+    def stage(
+        self, cursor, input_name: str, raw: str, keep: int | None = 10, counted: bool = True
+    ) -> Staged:
         """Stage the rows of temporary table `raw` with the staging model's SQL, once; keep
-        the first `keep` rejected rows (None: all)."""
+        the first `keep` rejected rows (None: all); count the rejected ones by reason unless
+        not `counted` (rows that are not input, such as a report's as_of)."""
         assert self.validator is not None, "the service is not ready"
         staged = f"{raw}_staged"
         sql = self.validator.staged(input_name, raw)
@@ -166,6 +173,14 @@ class Inbox:
         read, rejected = cursor.execute(
             f"select count(*), count(rejection_reason) from {staged}"
         ).fetchone()
+        if rejected and counted:
+            reasons = cursor.execute(
+                f"select rejection_reason, count(*) from {staged} group by all having "
+                "rejection_reason is not null"
+            ).fetchall()
+            with self._counts_lock:
+                for reason, count in reasons:
+                    self.rejected_counts[(input_name, reason)] += count
         first = cursor.execute(
             f"select source_row_number, rejection_reason, raw_values from {staged}"
             " where rejection_reason is not null order by source_row_number"
@@ -177,11 +192,11 @@ class Inbox:
         ]
         return Staged(raw, staged, read, rejected, problems)
 
-    def stage_rows(self, cursor, input_name: str, rows: list[dict]) -> Staged:
+    def stage_rows(self, cursor, input_name: str, rows: list[dict], counted: bool = True) -> Staged:
         """Stage request rows; raise InvalidRows (nothing stored) when any is rejected."""
         raw = f"request_{input_name}"
         rows_to_table(cursor, input_name, rows, raw)
-        staged = self.stage(cursor, input_name, raw)
+        staged = self.stage(cursor, input_name, raw, counted=counted)
         invalid = [p for p in staged.first_rejected if p["reason"] != "superseded"]
         if invalid:
             raise InvalidRows(invalid)
@@ -296,6 +311,18 @@ class Inbox:
             )
 
     # ------------------------------------------------------------------ reports
+    def count_polls(self) -> int:
+        with closing(self.cursor()) as cursor:
+            return cursor.execute("select count(*) from polls").fetchone()[0]
+
+    def report_seconds(self) -> list[float]:
+        """How long each finished report took (complete or failed)."""
+        with closing(self.cursor()) as cursor:
+            rows = cursor.execute(
+                "select seconds from reports where seconds is not null and status != 'Running'"
+            ).fetchall()
+        return [seconds for (seconds,) in rows]
+
     def add_report(self, report_id: str, as_of: str | None, interpolation: str) -> None:
         with self.write_lock:
             self.connection.execute(

@@ -2,9 +2,9 @@
 
 dbt's in-process runner is not made for concurrent invocations, so one thread owns it: at
 start-up it compiles the staging models (the SQL that validates received rows), then it runs
-one report at a time. dbt stays imported and its parse cache warm in `<home>/work/`, because
-every report builds into the same database path there before its files move into the
-report's own folder.
+one report at a time. Every report builds into the same database path in `<home>/work/`
+before its files move into the report's own folder, so the export's plan recorded there by
+the home's first report (see storemon/plan.py) serves every later one, without dbt.
 """
 
 from __future__ import annotations

@@ -1,0 +1,235 @@
+"""The export's plan: every statement that dbt ran for the models and the invariant tests, kept
+so that the next export with inputs of the same shape runs them again in one DuckDB connection
+without importing dbt (about 5 s of fixed cost).
+
+dbt stays the only author of the SQL: the plan is recorded from dbt's own build (its SQLQuery
+events), in the order dbt ran it, with the DDL, renames and `persist_docs` comments. It does not
+change with the run settings, which the SQL reads as DuckDB variables (the `setting_sql`
+macro). What the SQL does depend on is in the plan's key: the project's files, the versions of
+dbt, dbt-duckdb and DuckDB, the interpolation, whether a report time is given, the environment
+variables that profiles.yml reads, and each input's kind and header (the compiled SQL picks its
+columns by header name). A plan whose key does not match is never used: the export runs dbt,
+which records a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+
+from storemon import project
+from storemon.project import NodeResult
+
+PLAN_FORMAT = 1
+# The plans kept per state folder, newest first (one per input shape in use).
+KEEP_PLANS = 8
+# Files of the dbt project that the compiled SQL can depend on.
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml")
+PROJECT_FOLDERS = ("models", "macros", "seeds", "tests")
+PROJECT_SUFFIXES = (".sql", ".yml", ".yaml", ".csv")
+# Environment variables read by profiles.yml or by macros outside the run settings.
+KEY_ENVIRONMENT = ("STOREMON_ENGINE_THREADS", "STOREMON_MEMORY_LIMIT")
+# A CSV header line longer than this: dbt decides (and DuckDB's line limit is 2,000,000 bytes).
+MAX_HEADER_BYTES = 1_000_000
+VARIABLE_PREFIX = "variable storemon_"
+
+
+class PlanFailed(Exception):
+    """The plan stopped (an error, or an invariant test that found rows): the export runs dbt
+    instead, which fails the same way with its own message."""
+
+
+def plan_key(settings: dict[str, str]) -> str | None:
+    """The key of the plan for an export with these settings (the input paths included), or
+    None when this export has no plan: the bundled seeds, a setting with surrounding
+    whitespace (the SQL would trim it), or an input whose header cannot be read here."""
+    paths = [settings.get(name, "") for name in ("status_path", "hours_path", "timezones_path")]
+    values = [*settings.values(), *(os.environ.get(name, "") for name in KEY_ENVIRONMENT)]
+    if not all(paths) or any(value != value.strip() for value in values):
+        return None
+    digest = hashlib.sha256()
+    for part in _project_fingerprint():
+        digest.update(part)
+    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
+        digest.update(f"{package}={version(package)}\n".encode())
+    shape = {
+        "format": PLAN_FORMAT,
+        "interpolation": settings.get("interpolation", ""),
+        "report_time_given": bool(settings.get("report_time")),
+        "environment": {name: os.environ.get(name, "") for name in KEY_ENVIRONMENT},
+    }
+    digest.update(json.dumps(shape, sort_keys=True).encode())
+    for path in paths:
+        header = _input_header(Path(path))
+        if header is None:
+            return None
+        digest.update(header)
+    return digest.hexdigest()[:32]
+
+
+def _project_fingerprint() -> list[bytes]:
+    root = project.project_dir()  # looked up at each call, as run_dbt does
+    files = [root / name for name in PROJECT_FILES]
+    for folder in PROJECT_FOLDERS:
+        files += [p for p in (root / folder).rglob("*") if p.suffix in PROJECT_SUFFIXES]
+    return [
+        str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0"
+        for path in sorted(files)
+    ]
+
+
+def _input_header(path: Path) -> bytes | None:
+    """What the compiled SQL depends on in an input: Parquet's schema, or a CSV file's first
+    line as bytes. None when it cannot be read (dbt then reports the problem)."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            with duckdb.connect() as connection:
+                schema = connection.execute(
+                    "describe select * from read_parquet(?)", [str(path)]
+                ).fetchall()
+            return b"parquet\0" + json.dumps([list(map(str, row)) for row in schema]).encode()
+        with open(path, "rb") as file:
+            head = file.read(MAX_HEADER_BYTES)
+    except (OSError, duckdb.Error):
+        return None
+    line, newline, _ = head.partition(b"\n")
+    if not newline or not line.strip():
+        return None
+    return b"csv\0" + line + b"\0"
+
+
+def plan_path(state: Path, key: str) -> Path:
+    return state / "plans" / f"{key}.json"
+
+
+def load(state: Path, key: str) -> dict | None:
+    try:
+        plan = json.loads(plan_path(state, key).read_text())
+    except (OSError, ValueError):
+        return None
+    return plan if plan.get("format") == PLAN_FORMAT else None
+
+
+def save(state: Path, key: str, plan: dict) -> None:
+    """Write the plan atomically, and keep only the newest few. A plan that cannot be written
+    (a full disk) is left out: the export it came from has succeeded, and the next one runs dbt."""
+    path = plan_path(state, key)
+    temporary = path.with_suffix(".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(plan))
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        return
+    plans = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in plans[KEEP_PLANS:]:
+        old.unlink(missing_ok=True)
+
+
+class Recorder:
+    """A dbt callback that records the statements each node runs (not those run while it is
+    compiled, which read the inputs' headers by their literal paths), and the profile's
+    session settings."""
+
+    def __init__(self) -> None:
+        self.nodes: list[dict] = []
+        self.settings: dict[str, str] | None = None
+        self._executing: str | None = None
+
+    def __call__(self, event) -> None:  # dbt's EventMsg
+        name = event.info.name
+        node_info = getattr(event.data, "node_info", None)
+        unique_id = getattr(node_info, "unique_id", "")
+        if name == "NodeExecuting":
+            self._executing = unique_id
+            kind = unique_id.split(".")[0]
+            self.nodes.append({"name": unique_id.split(".")[2], "kind": kind, "statements": []})
+            if self.settings is None:
+                self.settings = _profile_settings()
+        elif name == "NodeFinished":
+            self._executing = None
+        elif name == "SQLQuery" and self._executing and unique_id == self._executing:
+            self.nodes[-1]["statements"].append(event.data.sql)
+        elif (
+            name == "SQLQuery"
+            and unique_id.startswith("operation.")
+            and event.data.sql.strip() not in ("BEGIN", "COMMIT")
+        ):
+            # on-run-start hooks (the engine's thread count); their transaction is dbt's own.
+            self.nodes.append({"name": unique_id, "kind": "hook", "statements": [event.data.sql]})
+
+    def plan(self) -> dict:
+        settings = self.settings or {}
+        return {
+            "format": PLAN_FORMAT,
+            "settings": {k: v for k, v in settings.items() if not k.startswith(VARIABLE_PREFIX)},
+            "variables": sorted(
+                k.removeprefix(VARIABLE_PREFIX) for k in settings if k.startswith(VARIABLE_PREFIX)
+            ),
+            "nodes": self.nodes,
+        }
+
+
+def _profile_settings() -> dict[str, str]:
+    """The session settings dbt-duckdb applies to each connection (profiles.yml, rendered)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    return {str(k): str(v) for k, v in (environment.creds.settings or {}).items()}
+
+
+def run(
+    plan: dict,
+    database: Path,
+    settings: dict[str, str],
+    on_node: Callable[[NodeResult], None] | None = None,
+) -> None:
+    """Run the plan into `database` (named like the one dbt built: the SQL names its catalog)
+    with the run settings as DuckDB variables, as dbt-duckdb would set them on a session;
+    raise PlanFailed on the first error or failed test."""
+    results = []
+    try:
+        with duckdb.connect(str(database)) as connection:
+            for key, value in plan["settings"].items():
+                escaped = value.replace("'", "''")
+                connection.execute(f"SET {key} = '{escaped}'")
+            for name in plan["variables"]:
+                value = settings.get(name, os.environ.get(f"STOREMON_{name.upper()}", ""))
+                connection.execute(f"SET VARIABLE storemon_{name} = ?", [value])
+            for node in plan["nodes"]:
+                started = time.monotonic()
+                status = _run_node(connection, node)
+                seconds = time.monotonic() - started
+                if node["kind"] != "hook":
+                    results.append(NodeResult(node["name"], status, seconds))
+    except duckdb.Error as error:
+        raise PlanFailed(str(error)) from None
+    if on_node:
+        for result in results:
+            on_node(result)
+
+
+def _run_node(connection: duckdb.DuckDBPyConnection, node: dict) -> str:
+    if node["kind"] != "test":
+        for statement in node["statements"]:
+            connection.execute(statement)
+        return "success"
+    # A data test: dbt opens a transaction it never commits, then reads one row of
+    # (failures, should_warn, should_error) from its last statement.
+    statements = [s for s in node["statements"] if s.strip() != "BEGIN"]
+    for statement in statements[:-1]:
+        connection.execute(statement)
+    cursor = connection.execute(statements[-1])
+    columns = [column[0] for column in cursor.description]
+    row = dict(zip(columns, cursor.fetchone(), strict=True))
+    if row["should_error"]:
+        raise PlanFailed(f"{node['name']} found {row['failures']} rows")
+    return "warn" if row["should_warn"] else "pass"

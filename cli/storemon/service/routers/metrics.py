@@ -1,0 +1,96 @@
+"""`GET /metrics`: the service's figures in Prometheus' text format (behind the token).
+
+Request latencies are observed as requests pass; the rest is read when Prometheus scrapes:
+polls stored from the inbox, rows rejected by reason from the inbox's counters, report
+durations from the report history (so the histogram survives a restart), and the queue of
+reports waiting for the worker."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+router = APIRouter(tags=["metrics"])
+# Seconds; a report takes about a second at Loop scale, an ingestion request milliseconds.
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+REPORT_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120)
+
+
+def install(app: FastAPI, dependencies: list, responses: dict) -> None:
+    """Serve /metrics on `app` (with `dependencies`: the token, and its documented
+    `responses`) and time its requests; each
+    app has its own registry, so that several apps can live in one process (the tests)."""
+    registry = CollectorRegistry()
+    latency = Histogram(
+        "storemon_http_request_duration_seconds",
+        "Time to answer an HTTP request, by route template, method and status code.",
+        ["route", "method", "status"],
+        buckets=REQUEST_BUCKETS,
+        registry=registry,
+    )
+    registry.register(_ServiceCollector(app))
+    app.state.metrics_registry = registry
+    app.include_router(router, dependencies=dependencies, responses=responses)
+
+    @app.middleware("http")
+    async def time_requests(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        # The template (/get_report/{report_id}), not the path: one series per route.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        latency.labels(route, request.method, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+)
+def get_metrics(request: Request) -> Response:
+    """The service's metrics in Prometheus' text exposition format."""
+    body = generate_latest(request.app.state.metrics_registry)
+    return Response(content=body, media_type=CONTENT_TYPE_LATEST)
+
+
+class _ServiceCollector:
+    """Figures read from the running service at each scrape."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self):
+        service = getattr(self.app.state, "service", None)
+        if service is None:  # not started yet
+            return
+        inbox = service.inbox
+        stored = GaugeMetricFamily("storemon_polls_stored", "Polls stored in the inbox.")
+        stored.add_metric([], inbox.count_polls())
+        yield stored
+        rejected = CounterMetricFamily(
+            "storemon_rows_rejected",
+            "Rows refused since the service started, by input and reason (SPEC §7).",
+            labels=["input", "reason"],
+        )
+        for (input_name, reason), count in sorted(inbox.rejected_counts.items()):
+            rejected.add_metric([input_name, reason], count)
+        yield rejected
+        queue = GaugeMetricFamily("storemon_report_queue_length", "Reports waiting to run.")
+        queue.add_metric([], service.worker.jobs.qsize())
+        yield queue
+        durations = sorted(inbox.report_seconds())
+        histogram = HistogramMetricFamily(
+            "storemon_report_duration_seconds",
+            "Time from a report's start to its end, for every finished report of the home.",
+        )
+        buckets = [
+            (str(bound), sum(1 for seconds in durations if seconds <= bound))
+            for bound in REPORT_BUCKETS
+        ] + [("+Inf", len(durations))]
+        histogram.add_metric([], buckets, sum_value=sum(durations))
+        yield histogram

@@ -1,0 +1,247 @@
+"""The export's plan (storemon/plan.py): the statements dbt ran, run again without dbt.
+
+Both paths must build the same database: every table and view with the same rows, the same
+DuckDB comments, the same report CSV, as an analyst's `dbt build` of the same files. A plan is
+used only for the project it was recorded from: a changed model file is recompiled."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+from conftest import write_inputs
+from hypothesis import given, settings
+from test_differential import SLOW, examples, scenarios
+from test_differential import write_inputs as write_scenario
+
+from storemon import export as export_module
+from storemon import project
+from storemon.cli import cli
+from storemon.export import report_query
+from storemon.project import run_dbt
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+AS_OF = "2024-11-04T06:00:00Z"
+# One layout for every random example, so that they share one plan (a layout is a header).
+LAYOUT = {
+    "bom": False,
+    "padded_headers": False,
+    "quote_all": False,
+    "day_columns": ("day",),
+    "orders": [(0, 1, 2), (0, 1, 2, 3), (0, 1)],
+}
+
+
+def export(data: Path, db: Path, out: Path, *options: str) -> str:
+    """`storemon export` in-process; its stderr and stdout."""
+    args = ["export", "--data", str(data), "--db", str(db), "--out", str(out), *options]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def without_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any use of dbt by the export fail the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the export ran dbt although its plan was cached")
+
+    monkeypatch.setattr(export_module, "run_dbt", refuse)
+
+
+def analyst_build(data: Path, folder: Path, as_of: str, interpolation: str = "nearest") -> Path:
+    """What an analyst's `dbt build` of the same files builds (the export's selection), SQL
+    with the settings as literals; then the report CSV written by the export's own query."""
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / "building.duckdb"  # the same catalog name as the export's
+    names = {"status_path": "store_status", "hours_path": "menu_hours"}
+    names["timezones_path"] = "timezones"
+    settings_ = {name: str(data / f"{stem}.csv") for name, stem in names.items()}
+    settings_.update(report_time=as_of, interpolation=interpolation)
+    command = ["build", "--select", "resource_type:model", "tag:invariant"]
+    run_dbt([*command, "--indirect-selection", "empty"], database, folder / "dbt", settings_)
+    with duckdb.connect(str(database)) as connection:
+        escaped = str(folder / "report.csv").replace("'", "''")
+        connection.execute(f"copy ({report_query()}) to '{escaped}' (header, delimiter ',')")
+    return database
+
+
+def contents(database: Path) -> dict:
+    """Every relation's rows (sorted) and every DuckDB comment of a database."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        relations = connection.execute(
+            "select table_name, 'table', comment from duckdb_tables() union all "
+            "select view_name, 'view', comment from duckdb_views() where not internal "
+            "order by 1"
+        ).fetchall()
+        columns = connection.execute(
+            "select table_name, column_name, data_type, comment from duckdb_columns() "
+            "order by table_name, column_index"
+        ).fetchall()
+        rows = {
+            name: sorted(connection.execute(f'select * from "{name}"').fetchall(), key=repr)
+            for name, _, _ in relations
+        }
+    return {"relations": relations, "columns": columns, "rows": rows}
+
+
+def assert_same(plan_db: Path, plan_csv: Path, analyst_db: Path) -> None:
+    got, expected = contents(plan_db), contents(analyst_db)
+    assert got["relations"] == expected["relations"]
+    assert got["columns"] == expected["columns"]
+    for name, rows in expected["rows"].items():
+        assert got["rows"][name] == rows, name
+    assert plan_csv.read_bytes() == (analyst_db.parent / "report.csv").read_bytes()
+
+
+def test_the_plan_builds_what_dbt_builds_on_the_sample_data(tmp_path, monkeypatch):
+    """The sample data as files, with a rejected row of each kind: the first export records
+    the plan with dbt, the second runs it without dbt; both equal an analyst's dbt build."""
+    db, out = tmp_path / "storemon.duckdb", tmp_path / "report.csv"
+    recorded = export(SEEDS, db, out, "--as-of", AS_OF)
+    assert len(list((tmp_path / "storemon.dbt" / "plans").glob("*.json"))) == 1
+    first = out.read_bytes()
+    without_dbt(monkeypatch)
+    replayed = export(SEEDS, db, out, "--as-of", AS_OF)
+    assert replayed == recorded  # the same messages: stores and rejected rows counted
+    assert out.read_bytes() == first
+    monkeypatch.undo()
+    analyst = analyst_build(SEEDS, tmp_path / "analyst", AS_OF)
+    assert_same(db, out, analyst)
+    with duckdb.connect(str(db), read_only=True) as connection:
+        rejected = connection.execute("select count(*) from rejected_rows").fetchone()[0]
+    assert rejected == 7  # README: the sample has 7 rejected rows, numbered by the plan too
+
+
+def test_the_plan_runs_without_importing_dbt(tmp_path):
+    db, out = tmp_path / "storemon.duckdb", tmp_path / "report.csv"
+    export(SEEDS, db, out)
+    first = out.read_bytes()
+    script = (
+        "import sys; sys.modules['dbt'] = None\n"  # any `import dbt...` now fails
+        "from storemon.cli import cli\n"
+        f"cli(['export', '--data', {str(SEEDS)!r}, '--db', {str(db)!r}, '--out', {str(out)!r}])"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == first
+
+
+def test_a_changed_project_file_is_recompiled_never_run_from_the_old_plan(tmp_path, monkeypatch):
+    """A plan recorded from one project is not used for a changed one: a model's description
+    edited (which only dbt's comment statements carry) shows in the next export's database."""
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(REPO / name, copy / name)
+    for folder in ("models", "macros", "seeds", "tests"):
+        shutil.copytree(REPO / folder, copy / folder, ignore=shutil.ignore_patterns("*.py"))
+    monkeypatch.setattr(project, "project_dir", lambda: copy)
+    db, out = tmp_path / "storemon.duckdb", tmp_path / "report.csv"
+    export(SEEDS, db, out)
+    marts = copy / "models" / "marts" / "_marts__models.yml"
+    old = "The report, one row per store"
+    assert old in marts.read_text()
+    marts.write_text(marts.read_text().replace(old, "The changed report, one row per store"))
+    export(SEEDS, db, out)
+    with duckdb.connect(str(db), read_only=True) as connection:
+        (comment,) = connection.execute(
+            "select comment from duckdb_tables() where table_name = 'store_uptime_report'"
+        ).fetchone()
+    assert comment.startswith("The changed report, one row per store")
+    assert len(list((tmp_path / "storemon.dbt" / "plans").glob("*.json"))) == 2
+
+
+def test_a_failing_plan_fails_with_dbts_own_message(tmp_path):
+    """An unparseable --as-of stops the plan; dbt then runs and says what is wrong, as it
+    does without a plan, and the previous report stays."""
+    db, out = tmp_path / "storemon.duckdb", tmp_path / "report.csv"
+    export(SEEDS, db, out, "--as-of", AS_OF)
+    before = out.read_bytes()
+    args = ["export", "--data", str(SEEDS), "--out", str(out), "--as-of", "2024-13-01 00:00:00"]
+    with_plan = CliRunner().invoke(cli, [*args, "--db", str(db)])
+    fresh = CliRunner().invoke(cli, [*args, "--db", str(tmp_path / "fresh.duckdb")])
+    assert with_plan.exit_code == fresh.exit_code == 1
+    assert with_plan.output == fresh.output
+    assert "report_time '2024-13-01 00:00:00' is not a timestamp" in with_plan.output
+    assert out.read_bytes() == before
+
+
+def test_inputs_with_another_header_get_their_own_plan(tmp_path):
+    """The compiled SQL picks columns by header name: reordered columns are another plan."""
+    polls = [("s", "active", "2024-11-04 05:30:00 UTC")]
+    first = write_inputs(tmp_path / "a", polls, [], [("s", "UTC")])
+    second = tmp_path / "b"
+    second.mkdir()
+    (second / "store_status.csv").write_text(
+        "timestamp_utc,store_id,status\n2024-11-04 05:30:00 UTC,s,inactive\n"
+    )
+    for name in ("menu_hours.csv", "timezones.csv"):
+        shutil.copy(first / name, second / name)
+    db = tmp_path / "storemon.duckdb"
+    export(first, db, tmp_path / "a.csv")
+    export(second, db, tmp_path / "b.csv")
+    export(first, db, tmp_path / "a2.csv")  # its plan, still there
+    assert len(list((tmp_path / "storemon.dbt" / "plans").glob("*.json"))) == 2
+    assert (tmp_path / "a.csv").read_text().splitlines()[1] == "s,60.00,24.00,168.00,0.00,0.00,0.00"
+    assert (tmp_path / "b.csv").read_text().splitlines()[1] == "s,0.00,0.00,0.00,60.00,24.00,168.00"
+    assert (tmp_path / "a2.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def shared_db():
+    """One database for every random example, so that they run one recorded plan."""
+    with tempfile.TemporaryDirectory() as folder:
+        yield Path(folder) / "storemon.duckdb"
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "previous"])
+@settings(max_examples=examples(4), deadline=None, suppress_health_check=SLOW)
+@given(scenario=scenarios(use_as_of=True))
+def test_the_plan_equals_dbt_on_random_inputs(interpolation, scenario, shared_db):
+    scenario.layout = LAYOUT
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        data = folder / "data"
+        data.mkdir()
+        for path, stem in zip(
+            write_scenario(scenario, folder),
+            ("store_status", "menu_hours", "timezones"),
+            strict=True,
+        ):
+            path.rename(data / f"{stem}.csv")
+        out = folder / "report.csv"
+        options = ["--as-of", scenario.as_of, "--interpolation", interpolation]
+        export(data, shared_db, out, *options)
+        export(data, shared_db, out, *options)  # the plan, recorded by the first at the latest
+        analyst = analyst_build(data, folder / "analyst", scenario.as_of, interpolation)
+        assert_same(shared_db, out, analyst)
+
+
+def test_the_default_zone_from_the_environment_reaches_the_plan(tmp_path, monkeypatch):
+    """STOREMON_DEFAULT_TIMEZONE is not in the plan's key: the plan reads it as a variable."""
+    polls = [
+        ("s", "active", "2024-11-04 05:00:00 UTC"),
+        ("s", "inactive", "2024-11-04 05:30:00 UTC"),
+    ]
+    data = write_inputs(tmp_path / "data", polls, [("s", 0, "00:00", "06:00")], [])
+    db = tmp_path / "storemon.duckdb"
+    export(data, db, tmp_path / "chicago.csv", "--as-of", AS_OF)  # records the plan
+    monkeypatch.setenv("STOREMON_DEFAULT_TIMEZONE", "UTC")
+    without_dbt(monkeypatch)
+    export(data, db, tmp_path / "utc.csv", "--as-of", AS_OF)
+    # Nearest: active until 05:15 UTC, inactive after. In UTC, Monday 00:00-06:00 is open:
+    # 15 min up and 45 down in the last hour, 5.25 h and 0.75 h in the day and the week.
+    utc = (tmp_path / "utc.csv").read_text().splitlines()[1]
+    assert utc == "s,15.00,5.25,5.25,45.00,0.75,0.75"
+    # In Chicago it is 06:00-12:00 UTC today (after the report time) and 05:00-11:00 UTC a
+    # week ago, of which 06:00-11:00 is in the week: 5 h, all active.
+    chicago = (tmp_path / "chicago.csv").read_text().splitlines()[1]
+    assert chicago == "s,0.00,0.00,5.00,0.00,0.00,0.00"
