@@ -33,11 +33,12 @@ class PollBatcher:
         self.requests.put(None)
         self.thread.join(timeout=60)
 
-    def store(self, polls: list[dict]) -> int:
-        """Store `polls` (all, or none when one is invalid); the number stored."""
+    def submit(self, polls: list[dict]) -> Future:
+        """Queue `polls` to be stored (all, or none when one is invalid); the future's result is
+        the number stored."""
         answer: Future = Future()
         self.requests.put((polls, answer))
-        return answer.result()
+        return answer
 
     def _run(self) -> None:
         while (first := self.requests.get()) is not None:

@@ -12,6 +12,7 @@ import time
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 router = APIRouter(tags=["metrics"])
 # Seconds; a report takes about a second at Loop scale, an ingestion request milliseconds.
@@ -34,17 +35,37 @@ def install(app: FastAPI, dependencies: list, responses: dict) -> None:
     registry.register(_ServiceCollector(app))
     app.state.metrics_registry = registry
     app.include_router(router, dependencies=dependencies, responses=responses)
+    app.add_middleware(TimeRequests, latency=latency)
 
-    @app.middleware("http")
-    async def time_requests(request: Request, call_next):
+
+class TimeRequests:
+    """Times each HTTP request into `latency`. A pure ASGI middleware: Starlette's
+    BaseHTTPMiddleware (`@app.middleware`) runs every request in a task of its own and streams
+    the answer through a queue, a cost a single poll paid on every request."""
+
+    def __init__(self, app: ASGIApp, latency: Histogram) -> None:
+        self.app = app
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_status)
         # The template (/get_report/{report_id}), not the path: one series per route.
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        latency.labels(route, request.method, str(response.status_code)).observe(
+        route = getattr(scope.get("route"), "path", "unmatched")
+        self.latency.labels(route, scope["method"], str(status)).observe(
             time.perf_counter() - started
         )
-        return response
 
 
 @router.get(
