@@ -105,7 +105,8 @@ def test_a_group_of_concurrent_polls_answers_each_and_stores_exactly_the_valid_o
     client, monkeypatch
 ):
     """Requests waiting together are staged and committed as one group: a bad poll (or a bad
-    row of a batch) fails its own request, row numbered within it, and no other."""
+    row of a batch) fails its own request, row numbered within it, and no other; a request
+    cancelled while it waits is dropped."""
     service = client.app.state.service
     batcher, inbox = service.batcher, service.inbox
     groups = []
@@ -127,6 +128,8 @@ def test_a_group_of_concurrent_polls_answers_each_and_stores_exactly_the_valid_o
         while batcher.requests.qsize() or not groups:
             assert time.monotonic() < deadline
             time.sleep(0.01)
+        # A request cancelled while it waits (its task cancelled) is dropped, stores nothing.
+        batcher.submit([poll("active", 16)]).cancel()
         waiting = [
             batcher.submit([poll("active", 11)]),
             batcher.submit([poll("asleep", 12)]),

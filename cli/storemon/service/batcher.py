@@ -59,6 +59,12 @@ class PollBatcher:
                     break
                 batch.append(waiting)
                 rows += len(waiting[0])
+            # A request awaited on the event loop is cancelled with its task (the server
+            # stopping, say): cancelled before its turn, it is dropped and stores nothing; from
+            # here on it cannot be cancelled, so answering it cannot fail.
+            batch = [request for request in batch if request[1].set_running_or_notify_cancel()]
+            if not batch:
+                continue
             try:
                 outcomes = self._store(cursor, batch)
             except BaseException as error:
