@@ -101,6 +101,64 @@ def test_poll_missing_a_field_is_422(client):
     assert stored_polls(client, "7002") == []
 
 
+def test_a_group_of_concurrent_polls_answers_each_and_stores_exactly_the_valid_ones(
+    client, monkeypatch
+):
+    """Requests waiting together are staged and committed as one group: a bad poll (or a bad
+    row of a batch) fails its own request, row numbered within it, and no other; a request
+    cancelled while it waits is dropped."""
+    service = client.app.state.service
+    batcher, inbox = service.batcher, service.inbox
+    groups = []
+    store = batcher._store
+
+    def spy(cursor, batch):
+        groups.append(len(batch))
+        return store(cursor, batch)
+
+    monkeypatch.setattr(batcher, "_store", spy)
+
+    def poll(status: str, minute: int) -> dict:
+        return {"store_id": "7100", "status": status, "timestamp_utc": f"2024-01-01 10:{minute}:00"}
+
+    # The batcher blocks committing the first request, so the next five wait and form a group.
+    with inbox.write_lock:
+        first = batcher.submit([poll("active", 10)])
+        deadline = time.monotonic() + 30
+        while batcher.requests.qsize() or not groups:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # A request cancelled while it waits (its task cancelled) is dropped, stores nothing.
+        batcher.submit([poll("active", 16)]).cancel()
+        waiting = [
+            batcher.submit([poll("active", 11)]),
+            batcher.submit([poll("asleep", 12)]),
+            batcher.submit([poll("inactive", 13)]),
+            batcher.submit([poll("active", 14), poll("active", 99)]),
+            batcher.submit([poll("inactive", 15)]),
+        ]
+        time.sleep(0.2)
+        assert not any(future.done() for future in [first, *waiting])
+    assert first.result(timeout=30) == 1
+    assert groups == [1, 5]
+    outcomes = [future.exception(timeout=30) or future.result() for future in waiting]
+    assert [o if isinstance(o, int) else o.problems for o in outcomes] == [
+        1,
+        [{"row": 1, "field": "status", "reason": "unknown status",
+          "values": '{"store_id":"7100","status":"asleep","timestamp_utc":"2024-01-01 10:12:00"}'}],
+        1,
+        [{"row": 2, "field": "timestamp_utc", "reason": "unparseable timestamp_utc",
+          "values": '{"store_id":"7100","status":"active","timestamp_utc":"2024-01-01 10:99:00"}'}],
+        1,
+    ]  # fmt: skip
+    assert stored_polls(client, "7100") == [
+        ("7100", "2024-01-01 10:10:00", True),
+        ("7100", "2024-01-01 10:11:00", True),
+        ("7100", "2024-01-01 10:13:00", False),
+        ("7100", "2024-01-01 10:15:00", False),
+    ]
+
+
 def test_polls_batch_is_all_or_nothing_and_names_the_row(client):
     batch = [
         {"store_id": "7003", "status": "active", "timestamp_utc": "2024-01-01T10:00:00Z"},

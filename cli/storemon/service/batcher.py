@@ -33,13 +33,20 @@ class PollBatcher:
         self.requests.put(None)
         self.thread.join(timeout=60)
 
-    def store(self, polls: list[dict]) -> int:
-        """Store `polls` (all, or none when one is invalid); the number stored."""
+    def submit(self, polls: list[dict]) -> Future:
+        """Queue `polls` to be stored (all, or none when one is invalid); the future's result is
+        the number stored."""
         answer: Future = Future()
         self.requests.put((polls, answer))
-        return answer.result()
+        return answer
 
     def _run(self) -> None:
+        # One cursor for the thread's life: opening one (and setting its zone) per group cost
+        # about a tenth of a group's time.
+        with closing(self.inbox.cursor()) as cursor:
+            self._serve(cursor)
+
+    def _serve(self, cursor) -> None:
         while (first := self.requests.get()) is not None:
             batch, rows = [first], len(first[0])
             while rows < MAX_ROWS:
@@ -52,8 +59,14 @@ class PollBatcher:
                     break
                 batch.append(waiting)
                 rows += len(waiting[0])
+            # A request awaited on the event loop is cancelled with its task (the server
+            # stopping, say): cancelled before its turn, it is dropped and stores nothing; from
+            # here on it cannot be cancelled, so answering it cannot fail.
+            batch = [request for request in batch if request[1].set_running_or_notify_cancel()]
+            if not batch:
+                continue
             try:
-                outcomes = self._store(batch)
+                outcomes = self._store(cursor, batch)
             except BaseException as error:
                 outcomes = [error] * len(batch)
             for (_, answer), outcome in zip(batch, outcomes, strict=True):
@@ -62,28 +75,27 @@ class PollBatcher:
                 else:
                     answer.set_result(outcome)
 
-    def _store(self, batch: list[tuple[list[dict], Future]]) -> list[int | BaseException]:
-        with closing(self.inbox.cursor()) as cursor:
-            raw = "request_polls"
-            rows_to_table(cursor, "store_status", [row for polls, _ in batch for row in polls], raw)
-            staged = self.inbox.stage(cursor, "store_status", raw, keep=None)
-            outcomes: list[int | BaseException] = []
-            start = 0
-            for polls, _ in batch:
-                end = start + len(polls)
-                problems = [
-                    {**problem, "row": problem["row"] - start}
-                    for problem in staged.first_rejected
-                    if start < problem["row"] <= end
-                ]
-                if problems:
-                    outcomes.append(InvalidRows(problems[:10]))
-                    cursor.execute(
-                        f"delete from {staged.staged} where source_row_number between $1 and $2",
-                        [start + 1, end],
-                    )
-                else:
-                    outcomes.append(len(polls))
-                start = end
-            self.inbox.add_polls(cursor, staged)
+    def _store(self, cursor, batch: list[tuple[list[dict], Future]]) -> list[int | BaseException]:
+        raw = "request_polls"
+        rows_to_table(cursor, "store_status", [row for polls, _ in batch for row in polls], raw)
+        staged = self.inbox.stage(cursor, "store_status", raw, keep=None)
+        outcomes: list[int | BaseException] = []
+        start = 0
+        for polls, _ in batch:
+            end = start + len(polls)
+            problems = [
+                {**problem, "row": problem["row"] - start}
+                for problem in staged.first_rejected
+                if start < problem["row"] <= end
+            ]
+            if problems:
+                outcomes.append(InvalidRows(problems[:10]))
+                cursor.execute(
+                    f"delete from {staged.staged} where source_row_number between $1 and $2",
+                    [start + 1, end],
+                )
+            else:
+                outcomes.append(len(polls))
+            start = end
+        self.inbox.add_polls(cursor, staged)
         return outcomes

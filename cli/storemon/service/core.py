@@ -3,6 +3,7 @@ report worker, and the dependencies that hand them (and check the token) per req
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import re
 import uuid
@@ -80,8 +81,10 @@ class Service:
         return folder / f"{uuid.uuid4().hex}{extension}"
 
     # ------------------------------------------------------------------ ingestion
-    def store_polls(self, polls: list[dict]) -> int:
-        return self.batcher.store(polls)
+    async def store_polls(self, polls: list[dict]) -> int:
+        """Store JSON polls (all, or none when one is invalid); awaited on the event loop, so
+        that a poll costs no hop to a worker thread and back."""
+        return await asyncio.wrap_future(self.batcher.submit(polls))
 
     def store_polls_csv(self, body: bytes) -> int:
         """A CSV batch: all or nothing, like a JSON one."""
@@ -175,7 +178,8 @@ class Service:
         return self.worker.reports_folder(report_id) / name
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    # async: FastAPI would run a plain function in a worker thread, for every request.
     return request.app.state.service
 
 

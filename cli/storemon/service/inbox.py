@@ -181,11 +181,16 @@ class Inbox:
             with self._counts_lock:
                 for reason, count in reasons:
                     self.rejected_counts[(input_name, reason)] += count
-        first = cursor.execute(
-            f"select source_row_number, rejection_reason, raw_values from {staged}"
-            " where rejection_reason is not null order by source_row_number"
-            + ("" if keep is None else f" limit {int(keep)}")
-        ).fetchall()
+        # Most batches (a single poll above all) have no rejected row: no query for them.
+        first = (
+            cursor.execute(
+                f"select source_row_number, rejection_reason, raw_values from {staged}"
+                " where rejection_reason is not null order by source_row_number"
+                + ("" if keep is None else f" limit {int(keep)}")
+            ).fetchall()
+            if rejected
+            else []
+        )
         problems = [
             {"row": row, "field": REASON_FIELDS.get(reason), "reason": reason, "values": values}
             for row, reason, values in first

@@ -31,9 +31,9 @@ ServiceDependency = Annotated[Service, Depends(get_service)]
 
 
 @router.post("/poll", response_model=Stored, responses=INVALID)
-def post_poll(poll: Poll, service: ServiceDependency) -> Stored:
+async def post_poll(poll: Poll, service: ServiceDependency) -> Stored:
     """Store one poll. The same poll twice (store, timestamp and status) is stored once."""
-    return Stored(stored=service.store_polls([poll.model_dump()]))
+    return Stored(stored=await service.store_polls([poll.model_dump()]))
 
 
 @router.post(
@@ -50,9 +50,7 @@ async def post_polls(request: Request, service: ServiceDependency) -> Stored:
     except ValidationError as error:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
         raise RequestValidationError(errors) from None
-    return Stored(
-        stored=await run_in_threadpool(service.store_polls, [p.model_dump() for p in polls])
-    )
+    return Stored(stored=await service.store_polls([p.model_dump() for p in polls]))
 
 
 @router.post("/register_store", response_model=Stored, responses=INVALID)

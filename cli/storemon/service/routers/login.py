@@ -11,7 +11,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from storemon.service.core import get_service
 from storemon.service.edges import COOKIE_NAME, login_cookie, sign_in_form, unauthorized
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +36,7 @@ def login_form(
 
 
 def _sign_in(request: Request, token: str, next: str) -> Response:
-    expected = get_service(request).settings.token
+    expected = request.app.state.service.settings.token
     if not expected or not secrets.compare_digest(token.encode(), expected.encode()):
         return unauthorized("text/html", next)
     # Only a page of this service: a path, never another site ("//host", "https:…").
