@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import parse_report, write_inputs
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 from test_service import AUTH, TOKEN, finished
 
@@ -113,6 +113,19 @@ def csv_file(header: list[str], rows: list[tuple]) -> bytes:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(operations=operations, final_as_of=st.sampled_from(AS_OF))
+@example(  # zones and hours changed between two reports of one week, and late polls for it
+    operations=[
+        ("polls", [("a", "active", "2024-03-05 10:00:00"), ("b", "active", "2024-03-04 09:00:00"),
+                   ("a", "inactive", "2024-03-05 12:00:00")]),
+        ("register", "a", "America/New_York", [(1, "08:00", "17:30")]),
+        ("report", AS_OF[0]),
+        ("register", "a", "Asia/Kolkata", [(1, "00:00", "23:00"), (2, "23:00", "08:00")]),
+        ("upload", [("b", [(0, "08:00", "17:30")])], [("b", "Europe/London")]),
+        ("polls", [("a", "active", "2024-03-05 11:00:00"),
+                   ("b", "inactive", "2024-03-05 01:00:00")]),
+    ],
+    final_as_of=AS_OF[0],
+)  # fmt: skip
 def test_service_reports_equal_the_export_over_interleavings(
     service, plan_runs, export_database, tmp_path_factory, operations, final_as_of
 ):
