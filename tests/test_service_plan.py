@@ -209,3 +209,64 @@ def check_report(service, plan_runs, database, data, prefix, as_of):
             connection.execute(table.format("served"), [prefix]).fetchall()
             == connection.execute(table.format("exported"), [prefix]).fetchall()
         )
+
+
+def test_a_report_from_parsed_polls_builds_the_tables_dbt_builds(service, plan_runs):
+    """The same snapshot reported by dbt (no plan recorded: it parses the text) and by the plan
+    from the parsed polls: every table with the same rows, types and comments (`source_file`
+    names each report's own folder)."""
+    polls = [
+        {"store_id": f"t-{n % 3}", "status": ("active", "inactive")[n % 2],
+         "timestamp_utc": f"2024-03-0{1 + n % 7} {n % 24:02}:17:00"}
+        for n in range(60)
+    ]  # fmt: skip
+    assert service.post("/polls", json=polls).status_code == 200
+    plans = service.app.state.service.worker.work / "report.dbt" / "plans"
+    folders = []
+    for forget_plans in (True, False):
+        if forget_plans:
+            for recorded in plans.glob("*.json"):
+                recorded.unlink()
+        runs_before = len(plan_runs)
+        answer = service.post("/trigger_report", json={"as_of": "2024-03-07T12:00:00Z"})
+        report = finished(service, answer.json()["report_id"])
+        assert report["status"] == "Complete", report
+        assert plan_runs[runs_before:] == ([] if forget_plans else [(True, True)])
+        folders.append(service.app.state.service.worker.reports_folder(report["report_id"]))
+    with duckdb.connect() as connection:
+        for name, folder in zip(("by_dbt", "by_plan"), folders, strict=True):
+            connection.execute(f"attach '{folder / 'report.duckdb'}' as {name} (read_only)")
+
+        def shape(database: str) -> list[tuple]:
+            return (
+                connection.execute(
+                    "select table_name, column_name, data_type, comment from duckdb_columns()"
+                    " where database_name = $1 order by all",
+                    [database],
+                ).fetchall()
+                + connection.execute(
+                    "select table_name, comment from duckdb_tables() where database_name = $1"
+                    " order by all",
+                    [database],
+                ).fetchall()
+            )
+
+        assert shape("by_dbt") == shape("by_plan")
+        tables = {table for table, *_ in shape("by_dbt")}
+        assert {"stg_store_status", "store_uptime_report", "rejected_rows"} <= tables
+        for table, *_ in connection.execute(
+            "select table_name from duckdb_tables() where database_name = 'by_dbt'"
+        ).fetchall():
+            rows = [
+                connection.execute(
+                    f"select * exclude (source_file) from {name}.{table} order by all"
+                    if table.startswith("stg_")
+                    else f"select * from {name}.{table} order by all"
+                ).fetchall()
+                for name in ("by_dbt", "by_plan")
+            ]
+            assert rows[0] == rows[1], table
+        # The week before the as_of: all but the 3 polls of March 7 after 12:00 (n = 13, 20, 41).
+        assert connection.execute(
+            "select count(*) from by_plan.stg_store_status where store_id like 't-%'"
+        ).fetchall() == [(57,)]
