@@ -279,8 +279,7 @@ def test_report_flow_json_csv_and_history(client):
         ).fetchall() == [(168.0,)]
         assert database.execute("select count(*) from rejected_rows").fetchall() == [(0,)]
     assert sorted(p.name for p in (folder / "inputs").iterdir()) == [
-        "menu_hours.parquet", "store_status.parquet", "store_status.parsed.parquet",
-        "timezones.parquet"]  # fmt: skip
+        "menu_hours.parquet", "store_status.parquet", "timezones.parquet"]  # fmt: skip
 
 
 def test_trigger_with_previous_and_no_body(client):

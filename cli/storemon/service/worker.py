@@ -39,7 +39,8 @@ from storemon.service.validation import (
 
 REPORT_CSV = "report.csv"
 REPORT_DB = "report.duckdb"
-# The stored values of a report's polls, beside their text in store_status.parquet.
+# The stored values of a report's polls (their text goes to the report's store_status.parquet),
+# in the worker's folder: read by the report, then overwritten by the next.
 PARSED_POLLS = "store_status.parsed.parquet"
 # Columns of stg_store_status that a stored poll has (source_file is the input's path; the
 # others are NULL: a stored poll was accepted).
@@ -131,7 +132,7 @@ class ReportWorker:
             else:
                 value = name if name in STORED_COLUMNS else "null"
             columns.append(f'cast({value} as {type_}) as "{name}"')
-        parsed = str(status_path.with_name(PARSED_POLLS)).replace("'", "''")
+        parsed = str(self.work / PARSED_POLLS).replace("'", "''")
         return f"select {', '.join(columns)} from read_parquet('{parsed}')"
 
     def _report(self, job: ReportJob) -> None:
@@ -191,7 +192,7 @@ class ReportWorker:
                     " from snapshot_polls order by source_row_number",
                 ),
                 (
-                    folder / PARSED_POLLS,
+                    self.work / PARSED_POLLS,
                     f"select {polls} from snapshot_polls order by source_row_number",
                 ),
                 (paths["menu_hours"], SNAPSHOT_HOURS),
