@@ -62,9 +62,10 @@ create table if not exists reports (
 # last poll before it (what the week starts with), and for a store with no poll at or before
 # the report time its first poll after (so it keeps its row, with NULL measures). The result
 # is the report of all stored polls (SPEC §5: nothing else reaches into the week), at the cost
-# of one week. Each poll comes as received (raw_*) and as the staging SQL parsed it when it
-# arrived, numbered in the order the report's input file lists them. $1: the report time,
-# NULL for the latest poll.
+# of one week. Each poll comes as the staging SQL parsed it when it arrived, with its `rowid`
+# (to fetch its text from: the sort that numbers the polls in the order of the report's input
+# file is cheaper without the text, 1.6 s instead of 1.9 s for 1.66 M of 13.4 M polls). $1:
+# the report time, NULL for the latest poll.
 SNAPSHOT_POLLS = """
 with
 clock as (
@@ -92,9 +93,7 @@ select
     polls.store_id,
     polls.polled_at,
     polls.is_active,
-    polls.raw_store_id,
-    polls.raw_status,
-    polls.raw_timestamp_utc
+    polls.rowid as poll_row
 from polls cross join bounds
 where polls.polled_at between bounds.week_start_at and bounds.report_at
     or (polls.store_id, polls.polled_at) in (select * from last_before_week)

@@ -187,9 +187,10 @@ class ReportWorker:
             for target, sql in (
                 (
                     paths["store_status"],
-                    "select raw_store_id as store_id, raw_status as status,"
-                    " raw_timestamp_utc as timestamp_utc"
-                    " from snapshot_polls order by source_row_number",
+                    "select polls.raw_store_id as store_id, polls.raw_status as status,"
+                    " polls.raw_timestamp_utc as timestamp_utc"
+                    " from snapshot_polls inner join polls on polls.rowid = snapshot_polls.poll_row"
+                    " order by snapshot_polls.source_row_number",
                 ),
                 (
                     self.work / PARSED_POLLS,
