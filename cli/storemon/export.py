@@ -116,13 +116,15 @@ def export(
     html: Path | None = None,
     html_stores: int = 50,
     spark_target: str = "session",
+    staged: dict[str, str] | None = None,
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
     the optional HTML page, then move them all into place. A failed or killed run leaves the
     previous database and outputs as they were, and readers of the old database file keep
     reading it undisturbed. With `engine` "spark" dbt builds on Spark (`spark_target`: a
     SparkSession or a Thrift server) and the report's tables are copied into the fresh
-    database."""
+    database. `staged`: queries for staging models whose rows are already parsed (see
+    plan.run), used when the export runs its plan; dbt reads the input files instead."""
     if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
     uris = [path for path in vars(inputs).values() if isinstance(path, str)] if inputs else []
@@ -144,7 +146,9 @@ def export(
         _check_database_free(db_path)
         try:
             _remove_leftovers(building, csv_file, html_file)  # of a killed run
-            _build(inputs, building, state, as_of, interpolation, verbose, engine, spark_target)
+            _build(
+                inputs, building, state, as_of, interpolation, verbose, engine, spark_target, staged
+            )
             summary = _check_and_write_report(building, csv_file, out, strict)
             if html_file is not None:
                 _write_html(building, html_file, html, html_stores)
@@ -191,6 +195,7 @@ def _build(
     verbose: bool,
     engine: str,
     spark_target: str,
+    staged: dict[str, str] | None,
 ) -> None:
     settings = {
         "interpolation": interpolation,
@@ -224,7 +229,7 @@ def _build(
     key = plan.plan_key(settings) if engine == "duckdb" else None
     if key and (cached := plan.load(state, key)):
         try:
-            plan.run(cached, building, settings, on_node=show)
+            plan.run(cached, building, settings, on_node=show, staged=staged)
             return
         except plan.PlanFailed:
             # dbt runs the same SQL and fails with its own message.

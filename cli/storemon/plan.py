@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -191,10 +192,13 @@ def run(
     database: Path,
     settings: dict[str, str],
     on_node: Callable[[NodeResult], None] | None = None,
+    staged: dict[str, str] | None = None,
 ) -> None:
     """Run the plan into `database` (named like the one dbt built: the SQL names its catalog)
     with the run settings as DuckDB variables, as dbt-duckdb would set them on a session;
-    raise PlanFailed on the first error or failed test."""
+    raise PlanFailed on the first error or failed test. `staged` maps a staging model to a
+    query that yields its rows already parsed (the service's stored polls): its table is
+    created from that query, and the rest of its node (rename, comments) runs as recorded."""
     results = []
     try:
         with duckdb.connect(str(database)) as connection:
@@ -206,7 +210,7 @@ def run(
                 connection.execute(f"SET VARIABLE storemon_{name} = ?", [value])
             for node in plan["nodes"]:
                 started = time.monotonic()
-                status = _run_node(connection, node)
+                status = _run_node(connection, node, (staged or {}).get(node["name"]))
                 seconds = time.monotonic() - started
                 if node["kind"] != "hook":
                     results.append(NodeResult(node["name"], status, seconds))
@@ -217,10 +221,15 @@ def run(
             on_node(result)
 
 
-def _run_node(connection: duckdb.DuckDBPyConnection, node: dict) -> str:
+def _run_node(connection: duckdb.DuckDBPyConnection, node: dict, staged: str | None) -> str:
     if node["kind"] != "test":
+        replaced = False
         for statement in node["statements"]:
+            if staged and (table := _created_table(statement, node["name"])):
+                statement, replaced = f"create table {table} as {staged}", True
             connection.execute(statement)
+        if staged and not replaced:
+            raise PlanFailed(f"{node['name']} does not create its table as expected")
         return "success"
     # A data test: dbt opens a transaction it never commits, then reads one row of
     # (failures, should_warn, should_error) from its last statement.
@@ -233,3 +242,14 @@ def _run_node(connection: duckdb.DuckDBPyConnection, node: dict) -> str:
     if row["should_error"]:
         raise PlanFailed(f"{node['name']} found {row['failures']} rows")
     return "warn" if row["should_warn"] else "pass"
+
+
+def _created_table(statement: str, model: str) -> str | None:
+    """The quoted name of the table that dbt-duckdb's table materialization creates (as
+    `<model>__dbt_tmp`, then renamed) when `statement` is that creation, else None."""
+    found = re.search(
+        rf'\bcreate\s+table\s+("[^"]*"\."[^"]*"\."{re.escape(model)}__dbt_tmp")\s+as\s*\(',
+        statement,
+        re.IGNORECASE,
+    )
+    return found.group(1) if found else None

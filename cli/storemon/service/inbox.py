@@ -62,7 +62,10 @@ create table if not exists reports (
 # last poll before it (what the week starts with), and for a store with no poll at or before
 # the report time its first poll after (so it keeps its row, with NULL measures). The result
 # is the report of all stored polls (SPEC §5: nothing else reaches into the week), at the cost
-# of one week. $1: the report time, NULL for the latest poll.
+# of one week. Each poll comes as the staging SQL parsed it when it arrived, with its `rowid`
+# (to fetch its text from: the sort that numbers the polls in the order of the report's input
+# file is cheaper without the text, 1.6 s instead of 1.9 s for 1.66 M of 13.4 M polls). $1:
+# the report time, NULL for the latest poll.
 SNAPSHOT_POLLS = """
 with
 clock as (
@@ -84,14 +87,17 @@ first_of_stores_after as (
     having min(polls.polled_at) > (select report_at from bounds)
 )
 select
-    polls.raw_store_id as store_id,
-    polls.raw_status as status,
-    polls.raw_timestamp_utc as timestamp_utc
+    row_number() over (
+        order by polls.store_id, polls.polled_at, polls.is_active
+    ) as source_row_number,
+    polls.store_id,
+    polls.polled_at,
+    polls.is_active,
+    polls.rowid as poll_row
 from polls cross join bounds
 where polls.polled_at between bounds.week_start_at and bounds.report_at
     or (polls.store_id, polls.polled_at) in (select * from last_before_week)
     or (polls.store_id, polls.polled_at) in (select * from first_of_stores_after)
-order by polls.store_id, polls.polled_at, polls.is_active
 """
 SNAPSHOT_HOURS = """
 select

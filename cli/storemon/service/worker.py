@@ -5,6 +5,12 @@ start-up it compiles the staging models (the SQL that validates received rows), 
 one report at a time. Every report builds into the same database path in `<home>/work/`
 before its files move into the report's own folder, so the export's plan recorded there by
 the home's first report (see storemon/plan.py) serves every later one, without dbt.
+
+A report's polls were parsed by the staging SQL when they arrived: the plan's
+`stg_store_status` is created from those stored values rather than by parsing their text
+again. The text still goes to the report's input file, which the home's first report (dbt)
+parses and whose rows the invariant `assert_rows_read_are_accepted_or_rejected` counts as the
+rows read: for a service report, the polls of its snapshot.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import queue
 import shutil
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,11 +33,18 @@ from storemon.service.validation import (
     FUTURE_LIMIT_HOURS,
     STAGING_MODELS,
     Validator,
+    rows_to_table,
     write_placeholder,
 )
 
 REPORT_CSV = "report.csv"
 REPORT_DB = "report.duckdb"
+# The stored values of a report's polls (their text goes to the report's store_status.parquet),
+# in the worker's folder: read by the report, then overwritten by the next.
+PARSED_POLLS = "store_status.parsed.parquet"
+# Columns of stg_store_status that a stored poll has (source_file is the input's path; the
+# others are NULL: a stored poll was accepted).
+STORED_COLUMNS = ("source_row_number", "store_id", "polled_at", "is_active")
 
 
 @dataclass
@@ -50,6 +64,7 @@ class ReportWorker:
         self.work = home / "work"
         self.jobs: queue.Queue[ReportJob | None] = queue.Queue()
         self.ready = threading.Event()
+        self.polls_shape: list[tuple[str, str]] = []  # stg_store_status's (column, type)
         self.startup_error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="storemon-reports", daemon=True)
 
@@ -71,6 +86,7 @@ class ReportWorker:
     def _run(self) -> None:
         try:
             self.inbox.validator = self._compile_validation()
+            self.polls_shape = self._staged_shape("store_status")
         except BaseException as error:  # reported by start()
             self.startup_error = error
             return
@@ -97,6 +113,28 @@ class ReportWorker:
         )
         return Validator.load(state / "target", placeholders)
 
+    def _staged_shape(self, input_name: str) -> list[tuple[str, str]]:
+        """The columns and types of a staging model, from its compiled SQL over no rows."""
+        with closing(self.inbox.cursor()) as cursor:
+            rows_to_table(cursor, input_name, [], "shape")
+            described = cursor.execute(
+                f"describe {self.inbox.validator.staged(input_name, 'shape')}"
+            ).fetchall()
+        return [(row[0], row[1]) for row in described]
+
+    def _staged_polls(self, status_path: Path) -> str:
+        """A query of the stored values of a report's polls in stg_store_status's shape: what
+        its SQL makes of the report's input file (see the module's docstring)."""
+        columns = []
+        for name, type_ in self.polls_shape:
+            if name == "source_file":
+                value = "'" + str(status_path).replace("'", "''") + "'"
+            else:
+                value = name if name in STORED_COLUMNS else "null"
+            columns.append(f'cast({value} as {type_}) as "{name}"')
+        parsed = str(self.work / PARSED_POLLS).replace("'", "''")
+        return f"select {', '.join(columns)} from read_parquet('{parsed}')"
+
     def _report(self, job: ReportJob) -> None:
         started = time.monotonic()
         folder = self.reports_folder(job.report_id)
@@ -111,6 +149,7 @@ class ReportWorker:
                 job.interpolation,
                 strict=False,
                 verbose=False,
+                staged={"stg_store_status": self._staged_polls(inputs.status)},
             )
             shutil.move(self.work / REPORT_DB, folder / REPORT_DB)
             shutil.move(self.work / REPORT_CSV, folder / REPORT_CSV)
@@ -140,14 +179,28 @@ class ReportWorker:
         when it was triggered: exactly the data stored before that answer."""
         folder.mkdir(parents=True, exist_ok=True)
         paths = {name: folder / f"{name}.parquet" for name in STAGING_MODELS}
+        polls = ", ".join(STORED_COLUMNS)
         try:
-            for name, sql, parameters in (
-                ("store_status", SNAPSHOT_POLLS, [job.report_at]),
-                ("menu_hours", SNAPSHOT_HOURS, []),
-                ("timezones", SNAPSHOT_TIMEZONES, []),
+            job.snapshot.execute(
+                f"create temp table snapshot_polls as {SNAPSHOT_POLLS}", [job.report_at]
+            )
+            for target, sql in (
+                (
+                    paths["store_status"],
+                    "select polls.raw_store_id as store_id, polls.raw_status as status,"
+                    " polls.raw_timestamp_utc as timestamp_utc"
+                    " from snapshot_polls inner join polls on polls.rowid = snapshot_polls.poll_row"
+                    " order by snapshot_polls.source_row_number",
+                ),
+                (
+                    self.work / PARSED_POLLS,
+                    f"select {polls} from snapshot_polls order by source_row_number",
+                ),
+                (paths["menu_hours"], SNAPSHOT_HOURS),
+                (paths["timezones"], SNAPSHOT_TIMEZONES),
             ):
-                target = str(paths[name]).replace("'", "''")
-                job.snapshot.execute(f"copy ({sql}) to '{target}'", parameters)
+                escaped = str(target).replace("'", "''")
+                job.snapshot.execute(f"copy ({sql}) to '{escaped}'")
         finally:
             job.snapshot.execute("rollback")
             job.snapshot.close()

@@ -1,0 +1,272 @@
+"""The service's reports from parsed rows equal `storemon export` of the same rows as files.
+
+After a home's first report (dbt, which records the export's plan) the report worker runs the
+plan with `stg_store_status` created from the polls' stored parsed values (see
+storemon/service/worker.py). Hypothesis interleaves polls, registrations, uploads and reports
+on one in-process server; after each report the test exports the rows it sent, kept as files,
+and compares each store's CSV row and `store_uptime_report` row. Each example uses its own
+stores and every report has an explicit as_of, so examples do not see each other's rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+from conftest import parse_report, write_inputs
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, example, given, note, settings
+from hypothesis import strategies as st
+from test_service import AUTH, TOKEN, finished
+
+from storemon import plan
+from storemon.cli import cli
+from storemon.service.app import create_app
+from storemon.service.core import Settings
+
+START = datetime(2024, 3, 1)
+# Report times: one inside the first week, one a week later, one at the end of the polls.
+AS_OF = ["2024-03-06T06:30:00Z", "2024-03-13T00:00:00Z", "2024-03-20T18:00:00Z"]
+ZONES = [None, "America/New_York", "Europe/London", "Asia/Kolkata"]
+TIMES = ["00:00", "08:00", "17:30", "23:00"]
+STORES = ["a", "b", "c"]
+EXAMPLE = itertools.count()
+
+polls = st.lists(
+    st.tuples(
+        st.sampled_from(STORES),
+        st.sampled_from(["active", "inactive"]),
+        # Every 20 minutes over 20 days: polls in, before and after each report's week.
+        st.integers(0, 20 * 72 - 1).map(lambda n: f"{START + timedelta(minutes=20 * n)}"),
+    ),
+    min_size=1,
+    max_size=40,
+)
+hours = st.lists(
+    st.tuples(st.integers(0, 6), st.sampled_from(TIMES), st.sampled_from(TIMES)), max_size=4
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("polls"), polls),
+        st.tuples(st.just("register"), st.sampled_from(STORES), st.sampled_from(ZONES), hours),
+        st.tuples(
+            st.just("upload"),
+            st.lists(st.tuples(st.sampled_from(STORES), hours), max_size=2),
+            st.lists(st.tuples(st.sampled_from(STORES), st.sampled_from(ZONES[1:])), max_size=2),
+        ),
+        st.tuples(st.just("report"), st.sampled_from(AS_OF)),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    # Every report counted: all must be kept until compared.
+    with TestClient(create_app(Settings(home, token=TOKEN, keep_reports=100)), headers=AUTH) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def plan_runs():
+    """Each run of the export's plan: whether it was given the parsed polls, and whether it
+    finished (a plan that fails falls back to dbt, which would hide a broken staged path)."""
+    runs, original = [], plan.run
+
+    def recording(*args, **kwargs):
+        try:
+            original(*args, **kwargs)
+        except plan.PlanFailed:
+            runs.append((bool(kwargs.get("staged")), False))
+            raise
+        runs.append((bool(kwargs.get("staged")), True))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plan, "run", recording)
+        yield runs
+
+
+@pytest.fixture(scope="module")
+def export_database(tmp_path_factory):
+    """One database path for every export: its state folder keeps the plan dbt records once."""
+    return tmp_path_factory.mktemp("export") / "export.duckdb"
+
+
+def csv_file(header: list[str], rows: list[tuple]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue().encode()
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(operations=operations, final_as_of=st.sampled_from(AS_OF))
+@example(  # zones and hours changed between two reports of one week, and late polls for it
+    operations=[
+        ("polls", [("a", "active", "2024-03-05 10:00:00"), ("b", "active", "2024-03-04 09:00:00"),
+                   ("a", "inactive", "2024-03-05 12:00:00")]),
+        ("register", "a", "America/New_York", [(1, "08:00", "17:30")]),
+        ("report", AS_OF[0]),
+        ("register", "a", "Asia/Kolkata", [(1, "00:00", "23:00"), (2, "23:00", "08:00")]),
+        ("upload", [("b", [(0, "08:00", "17:30")])], [("b", "Europe/London")]),
+        ("polls", [("a", "active", "2024-03-05 11:00:00"),
+                   ("b", "inactive", "2024-03-05 01:00:00")]),
+    ],
+    final_as_of=AS_OF[0],
+)  # fmt: skip
+def test_service_reports_equal_the_export_over_interleavings(
+    service, plan_runs, export_database, tmp_path_factory, operations, final_as_of
+):
+    prefix = f"x{next(EXAMPLE)}-"
+    sent: set[tuple] = set()  # polls: the inbox stores each once
+    store_hours: dict[str, list[tuple]] = {}
+    store_zones: dict[str, str] = {}
+    files = tmp_path_factory.mktemp("files")
+    for operation in [*operations, ("report", final_as_of)]:
+        note(operation)
+        kind = operation[0]
+        if kind == "polls":
+            rows = [(prefix + store, status, at) for store, status, at in operation[1]]
+            body = [
+                dict(zip(("store_id", "status", "timestamp_utc"), r, strict=True)) for r in rows
+            ]
+            assert service.post("/polls", json=body).status_code == 200
+            sent.update(rows)
+        elif kind == "register":
+            _, store, zone, days = operation
+            registration = {
+                "store_id": prefix + store,
+                "business_hours": [
+                    {"day": d, "start_time_local": s, "end_time_local": e} for d, s, e in days
+                ],
+            }
+            if zone:
+                registration["timezone_str"] = zone
+            assert service.post("/register_store", json=registration).status_code == 200
+            store_hours[prefix + store] = [(prefix + store, *day) for day in days]
+            store_zones.pop(prefix + store, None)
+            if zone:
+                store_zones[prefix + store] = zone
+        elif kind == "upload":
+            _, hours_of, zones_of = operation
+            hour_rows = [(prefix + s, *day) for s, days in hours_of for day in days]
+            zone_rows = [(prefix + s, zone) for s, zone in zones_of]
+            uploaded = {
+                "menu_hours": ("h.csv", csv_file(
+                    ["store_id", "day", "start_time_local", "end_time_local"], hour_rows)),
+                "timezones": ("z.csv", csv_file(["store_id", "timezone_str"], zone_rows)),
+            }  # fmt: skip
+            assert service.post("/upload", files=uploaded).status_code == 200
+            # A store named in the file gets exactly its rows there; the last zone row wins.
+            for store in {row[0] for row in hour_rows}:
+                store_hours[store] = [row for row in hour_rows if row[0] == store]
+            store_zones.update(dict(zone_rows))
+        else:
+            data = write_inputs(
+                files,
+                sorted(sent),
+                [row for rows in store_hours.values() for row in rows],
+                sorted(store_zones.items()),
+            )
+            check_report(service, plan_runs, export_database, data, prefix, operation[1])
+
+
+def check_report(service, plan_runs, database, data, prefix, as_of):
+    """The report of the rows sent so far equals their export as files, store by store."""
+    runs_before = len(plan_runs)
+    answer = service.post("/trigger_report", json={"as_of": as_of})
+    report = finished(service, answer.json()["report_id"])
+    assert report["status"] == "Complete", report
+    # The home's first report runs dbt; every later one the plan, with the parsed polls.
+    new_runs = plan_runs[runs_before:]
+    assert new_runs == [(True, True)] or (not runs_before and not new_runs)
+    exported = CliRunner().invoke(
+        cli, ["export", "--data", str(data), "--as-of", as_of, "--out", "-", "--db", str(database)]
+    )
+    assert exported.exit_code == 0, exported.output
+    served = parse_report(service.get(report["url"]).text)
+    expected = parse_report(exported.stdout)
+    ours = {store: row for store, row in served.items() if store.startswith(prefix)}
+    assert ours == expected
+    folder = service.app.state.service.worker.reports_folder(report["report_id"])
+    table = "select * from {}.store_uptime_report where starts_with(store_id, $1) order by store_id"
+    with duckdb.connect() as connection:
+        connection.execute(f"attach '{folder / 'report.duckdb'}' as served (read_only)")
+        connection.execute(f"attach '{database}' as exported (read_only)")
+        assert (
+            connection.execute(table.format("served"), [prefix]).fetchall()
+            == connection.execute(table.format("exported"), [prefix]).fetchall()
+        )
+
+
+def test_a_report_from_parsed_polls_builds_the_tables_dbt_builds(service, plan_runs):
+    """The same snapshot reported by dbt (no plan recorded: it parses the text) and by the plan
+    from the parsed polls: every table with the same rows, types and comments (`source_file`
+    names each report's own folder)."""
+    polls = [
+        {"store_id": f"t-{n % 3}", "status": ("active", "inactive")[n % 2],
+         "timestamp_utc": f"2024-03-0{1 + n % 7} {n % 24:02}:17:00"}
+        for n in range(60)
+    ]  # fmt: skip
+    assert service.post("/polls", json=polls).status_code == 200
+    plans = service.app.state.service.worker.work / "report.dbt" / "plans"
+    folders = []
+    for forget_plans in (True, False):
+        if forget_plans:
+            for recorded in plans.glob("*.json"):
+                recorded.unlink()
+        runs_before = len(plan_runs)
+        answer = service.post("/trigger_report", json={"as_of": "2024-03-07T12:00:00Z"})
+        report = finished(service, answer.json()["report_id"])
+        assert report["status"] == "Complete", report
+        assert plan_runs[runs_before:] == ([] if forget_plans else [(True, True)])
+        folders.append(service.app.state.service.worker.reports_folder(report["report_id"]))
+    with duckdb.connect() as connection:
+        for name, folder in zip(("by_dbt", "by_plan"), folders, strict=True):
+            connection.execute(f"attach '{folder / 'report.duckdb'}' as {name} (read_only)")
+
+        def shape(database: str) -> list[tuple]:
+            return (
+                connection.execute(
+                    "select table_name, column_name, data_type, comment from duckdb_columns()"
+                    " where database_name = $1 order by all",
+                    [database],
+                ).fetchall()
+                + connection.execute(
+                    "select table_name, comment from duckdb_tables() where database_name = $1"
+                    " order by all",
+                    [database],
+                ).fetchall()
+            )
+
+        assert shape("by_dbt") == shape("by_plan")
+        tables = {table for table, *_ in shape("by_dbt")}
+        assert {"stg_store_status", "store_uptime_report", "rejected_rows"} <= tables
+        for table, *_ in connection.execute(
+            "select table_name from duckdb_tables() where database_name = 'by_dbt'"
+        ).fetchall():
+            rows = [
+                connection.execute(
+                    f"select * exclude (source_file) from {name}.{table} order by all"
+                    if table.startswith("stg_")
+                    else f"select * from {name}.{table} order by all"
+                ).fetchall()
+                for name in ("by_dbt", "by_plan")
+            ]
+            assert rows[0] == rows[1], table
+        # The week before the as_of: all but the 3 polls of March 7 after 12:00 (n = 13, 20, 41).
+        assert connection.execute(
+            "select count(*) from by_plan.stg_store_status where store_id like 't-%'"
+        ).fetchall() == [(57,)]
