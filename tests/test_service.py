@@ -4,6 +4,7 @@ serves the whole module: starting one compiles the staging SQL with dbt."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import duckdb
@@ -370,6 +371,24 @@ def test_reports_beyond_keep_reports_answer_410_but_stay_in_the_history(client):
     assert client.get(f"/get_report/{ids[0]}").status_code == 410
     assert client.get(f"/reports/{ids[0]}/report.csv").status_code == 410
     assert client.get(f"/get_report/{ids[2]}").status_code == 200
+
+
+def test_a_report_removed_after_its_history_row_was_read_is_410_not_500(client):
+    """--keep-reports removes an old report's folder while requests for it may be under way:
+    one that read the history row before the removal finds no file, and says it is gone."""
+    report_id = client.post("/trigger_report").json()["report_id"]
+    assert finished(client, report_id)["status"] == "Complete"
+    service = client.app.state.service
+    shutil.rmtree(service.worker.reports_folder(report_id))  # history still says it is there
+    for path, headers in [
+        (f"/reports/{report_id}/report.csv", {}),
+        (f"/get_report/{report_id}", {"Accept": "text/csv"}),
+        (f"/reports/{report_id}", {"Accept": "text/html"}),
+        (f"/reports/{report_id}/stores/1", {}),
+    ]:
+        answer = client.get(path, headers=headers)
+        assert answer.status_code == 410, (path, answer.text)
+        assert answer.json() == {"detail": f"report {report_id} was removed (--keep-reports)"}
 
 
 def test_openapi_documents_every_endpoint_with_models(client):

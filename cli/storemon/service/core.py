@@ -171,11 +171,16 @@ class Service:
         if found is None:
             raise HTTPException(404, detail=f"no report {report_id}")
         if found["files_removed"]:
-            raise HTTPException(410, detail=f"report {report_id} was removed (--keep-reports)")
+            raise report_removed(report_id)
         return found
 
     def report_file(self, report_id: str, name: str) -> Path:
         return self.worker.reports_folder(report_id) / name
+
+
+def report_removed(report_id: str) -> HTTPException:
+    """410: the report's files were removed to bound the disk (or are being removed now)."""
+    return HTTPException(410, detail=f"report {report_id} was removed (--keep-reports)")
 
 
 async def get_service(request: Request) -> Service:

@@ -214,8 +214,9 @@ class ReportWorker:
         ]
         for old in finished[self.keep_reports - 1 :]:
             if not old["files_removed"]:
-                shutil.rmtree(self.reports_folder(old["report_id"]), ignore_errors=True)
+                # Marked first: a request from now on answers 410, not a missing file.
                 self.inbox.update_report(old["report_id"], files_removed=True)
+                shutil.rmtree(self.reports_folder(old["report_id"]), ignore_errors=True)
 
 
 def _now() -> datetime:

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from storemon import html_report
 from storemon.export import report_query
-from storemon.service.core import Service, get_service
+from storemon.service.core import Service, get_service, report_removed
 from storemon.service.routers.reports import GONE, NOT_COMPLETE, json_refusal, report_answer
 from storemon.service.schemas import Report
 from storemon.service.worker import REPORT_DB
@@ -26,7 +26,13 @@ def _database(service: Service, row: dict) -> duckdb.DuckDBPyConnection:
     if row["status"] != "Complete":
         raise HTTPException(409, detail=f"report {row['report_id']} is {row['status']}")
     path = service.report_file(row["report_id"], REPORT_DB)
-    return duckdb.connect(str(path), read_only=True)
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException:
+        if path.exists():
+            raise
+        # Removed (--keep-reports) after its history row was read.
+        raise report_removed(row["report_id"]) from None
 
 
 @router.get(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
-from storemon.service.core import Service, get_service
+from storemon.service.core import Service, get_service, report_removed
 from storemon.service.schemas import Refusal, Report, ReportCreated, ReportRequest
 from storemon.service.worker import REPORT_CSV
 
@@ -46,11 +46,17 @@ def report_answer(row: dict) -> Report:
     )
 
 
-def csv_file(service: Service, row: dict) -> FileResponse:
+def csv_file(service: Service, row: dict) -> Response:
     if row["status"] != "Complete":
         raise HTTPException(409, detail=f"report {row['report_id']} is {row['status']}")
     path = service.report_file(row["report_id"], REPORT_CSV)
-    return FileResponse(path, media_type="text/csv", filename=REPORT_CSV)
+    try:
+        # Read now, not while answering: the file may be removed (--keep-reports) meanwhile.
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise report_removed(row["report_id"]) from None
+    disposition = f'attachment; filename="{REPORT_CSV}"'
+    return Response(content, media_type="text/csv", headers={"Content-Disposition": disposition})
 
 
 @router.post("/trigger_report", response_model=ReportCreated, responses={422: {"model": Refusal}})
@@ -89,10 +95,10 @@ def get_report_by_query(
 
 @router.get(
     "/reports/{report_id}/report.csv",
-    response_class=FileResponse,
+    response_class=Response,
     responses={200: CSV_ANSWER, **NOT_COMPLETE, **GONE},
 )
-def report_csv(report_id: str, service: ServiceDependency) -> FileResponse:
+def report_csv(report_id: str, service: ServiceDependency) -> Response:
     """The report CSV (SPEC §8)."""
     return csv_file(service, service.report(report_id))
 
