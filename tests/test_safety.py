@@ -157,7 +157,11 @@ class KillRuns:
 
 def kill_at(directory: Path, point: str, *args: str) -> tuple[bool, float]:
     """Start an export and SIGKILL it at `point`; (whether it was killed, seconds in). A
-    building database or temporary CSV left by an earlier kill does not count as created."""
+    building database or temporary CSV left by an earlier kill does not count as created.
+
+    The export runs in steps of about a millisecond, stopped (SIGSTOP) while the point is
+    looked for: the plan writes and renames the temporary CSV within a few milliseconds, a
+    window that polling a running process can miss."""
     building = directory / "storemon.dbt" / "building.duckdb"
     stale_building = building.exists()
     stale_csvs = set(directory.glob(".report.csv.storemon-tmp"))
@@ -166,6 +170,8 @@ def kill_at(directory: Path, point: str, *args: str) -> tuple[bool, float]:
     building_at = None
     try:
         while process.poll() is None:
+            os.kill(process.pid, signal.SIGSTOP)
+            wait_stopped(process.pid)
             elapsed = time.monotonic() - started
             if stale_building and not building.exists():
                 stale_building = False  # removed by the new run
@@ -183,10 +189,22 @@ def kill_at(directory: Path, point: str, *args: str) -> tuple[bool, float]:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(timeout=60)
                 return True, elapsed
-            time.sleep(0.002)
+            os.kill(process.pid, signal.SIGCONT)
+            time.sleep(0.001)
         return False, time.monotonic() - started
     finally:
         stop(process)
+
+
+def wait_stopped(pid: int, timeout: float = 10) -> None:
+    """Until the process is stopped (T) or has ended (Z): a signal is delivered asynchronously."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        if fields[0] in ("T", "t", "Z"):
+            return
+        time.sleep(0.0002)
+    raise AssertionError(f"process {pid} did not stop")
 
 
 @pytest.fixture(scope="module")
