@@ -30,8 +30,8 @@ input_file = InputFile(exists=False, dir_okay=True, path_type=Path)
 def cli() -> None:
     """Store uptime and downtime during business hours, from hourly polls.
 
-    The numbers are defined in the README's "What the numbers mean"; the work is done by a dbt
-    project on DuckDB that ships with storemon.
+    The numbers are defined in the manual's "What the numbers mean" (docs/numbers.md); the
+    work is done by a dbt project on DuckDB that ships with storemon.
     """
 
 
@@ -68,15 +68,16 @@ def cli() -> None:
     default="storemon.duckdb",
     show_default=True,
     envvar="STOREMON_DB",
-    help="DuckDB file that receives the tables (env STOREMON_DB).",
+    show_envvar=True,
+    help="DuckDB file that receives the tables.",
 )
 @click.option(
     "--out",
     metavar="FILE",
     default="report.csv",
     show_default=True,
-    help="Report to write: CSV, or Parquet (unrounded) when FILE ends in .parquet; - for"
-    " standard output (CSV).",
+    help="Report to write: CSV, or Parquet when FILE ends in .parquet (the same columns,"
+    " unrounded, NULLs kept); - for standard output (CSV).",
 )
 @click.option(
     "--html",
@@ -91,7 +92,10 @@ def cli() -> None:
     help="Draw week timelines for this many stores with most downtime last week.",
 )
 @click.option(
-    "--strict", is_flag=True, help="Fail (and write no CSV) if any input row is rejected."
+    "--strict",
+    is_flag=True,
+    help="Fail if any input row is rejected: nothing is written, the message counts the"
+    " rows by reason.",
 )
 @click.option(
     "--engine",
@@ -106,9 +110,9 @@ def cli() -> None:
     default="session",
     show_default=True,
     envvar="STOREMON_SPARK_TARGET",
+    show_envvar=True,
     help="With --engine spark: a SparkSession in this process (local, or the cluster of"
-    " STOREMON_SPARK_MASTER), or the Thrift server of STOREMON_SPARK_HOST/PORT"
-    " (env STOREMON_SPARK_TARGET).",
+    " STOREMON_SPARK_MASTER), or the Thrift server of STOREMON_SPARK_HOST/PORT.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Print each dbt model as it is built.")
 def export_command(
@@ -158,28 +162,39 @@ def export_command(
     default="storemon-home",
     show_default=True,
     envvar="STOREMON_HOME",
-    help="Folder for the received data, the reports and their history (env STOREMON_HOME).",
+    show_envvar=True,
+    help="Folder for the received data, the reports and their history.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on.",
+)
 @click.option(
     "--token",
     envvar="STOREMON_TOKEN",
-    help="Require `Authorization: Bearer TOKEN` on all but /health (env STOREMON_TOKEN).",
+    show_envvar=True,
+    help="Require `Authorization: Bearer TOKEN` on all but /health and /login (a browser"
+    " signs in once at /login).",
 )
 @click.option(
     "--keep-reports",
     type=click.IntRange(min=1),
     default=50,
     show_default=True,
-    help="Keep the files of this many newest reports; older ones keep only their history.",
+    help="Keep the files of this many newest reports; older ones keep only their history"
+    " row and answer 410.",
 )
 @click.option(
     "--max-upload-mb",
     type=click.IntRange(min=1),
     default=512,
     show_default=True,
-    help="Largest request body accepted; larger ones answer 413.",
+    help="Largest request body accepted, counted as it arrives (chunked too); larger ones"
+    " answer 413.",
 )
 def serve(
     home: Path, host: str, port: int, token: str | None, keep_reports: int, max_upload_mb: int

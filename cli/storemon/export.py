@@ -272,7 +272,7 @@ def _check_and_write_report(
     to stdout when it is None."""
     with duckdb.connect(str(building)) as connection:
         reasons = connection.execute(
-            "select rejection_reason, count(*) from rejected_rows group by 1 order by 2 desc"
+            "select rejection_reason, count(*) from rejected_rows group by 1 order by 2 desc, 1"
         ).fetchall()
         rejected = sum(count for _, count in reasons)
         stores = connection.execute("select count(*) from store_uptime_report").fetchall()[0][0]

@@ -29,13 +29,18 @@ def _unicode(text: str) -> str:
     return text
 
 
+def _text_of(value: str | int) -> str:
+    return _unicode(str(value))
+
+
 # SPEC §10.1: a store_id is a JSON string or integer, read as its text; `day` may be an
 # integer too. Every other field is a JSON string. Unknown fields are refused, not dropped.
+# The checks run after the union, so that an error's `loc` names the member plainly ("str").
 Text = Annotated[StrictStr, AfterValidator(_unicode)]
-StoreId = Annotated[Text | StrictInt, AfterValidator(str)]
+StoreId = Annotated[StrictStr | StrictInt, AfterValidator(_text_of)]
 Day = Annotated[
-    StrictInt | Text,
-    AfterValidator(str),
+    StrictInt | StrictStr,
+    AfterValidator(_text_of),
     Field(validation_alias=AliasChoices("day", "dayOfWeek"), description="0 = Monday … 6 = Sunday"),
 ]
 

@@ -1,0 +1,110 @@
+"""What cog pastes into the manual (docs/*.md), from the real commands, schema and project.
+
+`cog -r -I tests docs/*.md` rewrites the generated parts; tests/test_docs.py runs
+`cog --check` so that the manual cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from storemon.cli import cli
+from storemon.project import project_dir
+
+# Wide enough for Click's two columns, narrow enough for a page.
+HELP_WIDTH = 88
+
+
+def help_text(*command: str) -> str:
+    """`storemon COMMAND --help`, as a fenced block."""
+    result = CliRunner().invoke(
+        cli, [*command, "--help"], prog_name="storemon", terminal_width=HELP_WIDTH
+    )
+    assert result.exit_code == 0, result.output
+    prompt = " ".join(["$ storemon", *command, "--help"])
+    return f"```text\n{prompt}\n{result.output.rstrip()}\n```\n\n"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def options_table(*command: str) -> str:
+    """A Markdown table of a command's options: names, value, default, env var, help."""
+    group: click.Command = cli
+    for name in command:
+        group = group.commands[name]  # type: ignore[attr-defined]
+    context = click.Context(group, info_name=" ".join(["storemon", *command]))
+    rows = ["| option | value | default | env | meaning |", "|---|---|---|---|---|"]
+    for param in group.params:
+        if not isinstance(param, click.Option) or param.name == "help":
+            continue
+        names = ", ".join(f"`{name}`" for name in param.opts + param.secondary_opts)
+        value = "" if param.is_flag else f"`{_cell(param.make_metavar(context))}`"
+        # Click marks "no default" with a sentinel; flags default to False.
+        has_default = isinstance(param.default, str | int) and not isinstance(param.default, bool)
+        default = f"`{param.default}`" if has_default else ""
+        env = f"`{param.envvar}`" if param.envvar else ""
+        rows.append(f"| {names} | {value} | {default} | {env} | {_cell(param.help or '')} |")
+    return "\n".join(rows) + "\n\n"
+
+
+def openapi_schema() -> dict:
+    """The service's OpenAPI schema, as `storemon serve --token …` publishes it."""
+    from storemon.service.app import create_app
+    from storemon.service.core import Settings
+
+    with tempfile.TemporaryDirectory() as home:
+        return create_app(Settings(Path(home), token="s3cret")).openapi()
+
+
+def endpoints_table() -> str:
+    """A Markdown table of the service's endpoints: what each does and what it answers."""
+    rows = ["| endpoint | what it does | answers |", "|---|---|---|"]
+    for path, operations in openapi_schema()["paths"].items():
+        for method, operation in operations.items():
+            codes = ", ".join(sorted(operation["responses"]))
+            description = _cell(operation.get("description") or operation["summary"])
+            rows.append(f"| `{method.upper()} {path}` | {description} | {codes} |")
+    return "\n".join(rows) + "\n"
+
+
+def lineage_mermaid() -> str:
+    """The models' lineage as a Mermaid flowchart, from the manifest of `dbt parse`."""
+    from dbt.cli.main import dbtRunner
+
+    with tempfile.TemporaryDirectory() as work:
+        os.environ.setdefault("STOREMON_DB", str(Path(work) / "parse.duckdb"))
+        result = dbtRunner().invoke(
+            ["parse", "--quiet", "--project-dir", str(project_dir()),
+             "--profiles-dir", str(project_dir()), "--target-path", work, "--log-path", work]
+        )  # fmt: skip
+        assert result.success, result.exception
+        manifest = json.loads((Path(work) / "manifest.json").read_text())
+    nodes = {
+        unique_id: node
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] in ("model", "seed")
+    }
+    lines = ["```mermaid", "flowchart LR"]
+    for folder in ("seeds", "staging", "intermediate", "marts"):
+        names = sorted(
+            node["name"]
+            for node in nodes.values()
+            if (node["resource_type"] == "seed") == (folder == "seeds")
+            and (folder == "seeds" or node["fqn"][1] == folder)
+        )
+        lines += [f"  subgraph {folder}", *(f"    {name}" for name in names), "  end"]
+    edges = sorted(
+        f"  {nodes[parent]['name']} --> {node['name']}"
+        for node in nodes.values()
+        for parent in node.get("depends_on", {}).get("nodes", [])
+        if parent in nodes
+    )
+    return "\n".join([*lines, *edges, "```"]) + "\n"
