@@ -173,3 +173,11 @@ def test_the_service_transcripts_run_as_recorded(tmp_path):
             transcript.run(step)
     finally:
         server.kill(signal.SIGTERM)
+
+
+def test_the_readme_is_a_front_page_whose_links_work():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    assert "docs/index.md" in targets
+    assert [target for target in targets if not (ROOT / target).exists()] == []

@@ -117,7 +117,7 @@ def test_the_plan_builds_what_dbt_builds_on_the_sample_data(tmp_path, monkeypatc
     assert_same(db, out, analyst)
     with duckdb.connect(str(db), read_only=True) as connection:
         rejected = connection.execute("select count(*) from rejected_rows").fetchone()[0]
-    assert rejected == 7  # README: the sample has 7 rejected rows, numbered by the plan too
+    assert rejected == 7  # docs/cli.md: the sample has 7 rejected rows, numbered by the plan too
 
 
 def test_the_plan_runs_without_importing_dbt(tmp_path):

@@ -90,7 +90,7 @@ def test_without_the_extra_engine_spark_says_what_to_install(monkeypatch, tmp_pa
 @needs_spark
 def test_sample_data(tmp_path):
     report, rejected = assert_same_report(tmp_path)
-    assert report.count("\n") == 20  # header + 19 stores (README)
+    assert report.count("\n") == 20  # header + 19 stores (docs/cli.md)
     assert len(rejected) == 7
 
 
@@ -305,7 +305,7 @@ def test_zone_names_are_duckdbs_and_convert_the_same(tmp_path):
         names = connection.execute("select name from pg_timezone_names() order by name").fetchall()
     assert snapshot == [name for (name,) in names if name not in icu_only]
 
-    # Names this JVM's tz data lacks (README: America/Coyhaique needs tzdata 2025b) stop a
+    # Names this JVM's tz data lacks (docs/spark.md: America/Coyhaique needs tzdata 2025b) stop a
     # Spark run with an error naming the zone; every other name must convert as on DuckDB.
     spark_session = SparkSession.builder.getOrCreate()
     zone_id = spark_session._jvm.java.time.ZoneId

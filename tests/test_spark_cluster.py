@@ -132,7 +132,7 @@ def thrift_on(port: int) -> dict[str, str]:
 
 
 def test_dbt_build_on_the_thrift_server(thrift, tmp_path):
-    """Seeds, models and data tests, as README "On Spark" runs them."""
+    """Seeds, models and data tests, as docs/spark.md runs them."""
     dbt = Path(sys.executable).with_name("dbt")
     started = time.monotonic()
     done = subprocess.run(
