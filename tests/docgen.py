@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from storemon.cli import cli
 from storemon.project import project_dir
 
-# Wide enough for Click's two columns, narrow enough for a page.
-HELP_WIDTH = 88
+# Click's default width, which fits the width of a page of the site.
+HELP_WIDTH = 80
 
 
 def help_text(*command: str) -> str:
