@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import yaml
 
-# Each input's columns: the SPEC §1 name first, then the names it may also have in a file.
-INPUT_COLUMNS: dict[str, list[list[str]]] = {
-    "store_status": [["store_id"], ["status"], ["timestamp_utc"]],
-    "menu_hours": [["store_id"], ["day", "dayOfWeek"], ["start_time_local"], ["end_time_local"]],
-    "timezones": [["store_id"], ["timezone_str"]],
-}
+from storemon.project import project_dir
+
+# Each input's columns (the SPEC §1 name first, then the names it may also have in a file), as
+# the staging models read them: the `input_columns` var of dbt_project.yml.
+INPUT_COLUMNS: dict[str, list[list[str]]] = yaml.safe_load(
+    (project_dir() / "dbt_project.yml").read_text(encoding="utf-8")
+)["vars"]["input_columns"]
 STAGING_MODELS = {
     "store_status": "stg_store_status",
     "menu_hours": "stg_menu_hours",
