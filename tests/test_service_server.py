@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,17 +18,12 @@ import duckdb
 import httpx
 import pytest
 from conftest import run_export, storemon_executable, write_inputs
+from loopback import free_port
 
 # America/New_York falls back on Sun 2024-11-03 at 06:00 UTC (02:00 EDT -> 01:00 EST).
 DST_AS_OF = "2024-11-03T06:30:00Z"
 STORES = [f"90000000000000000{n:02}" for n in range(12)]
 START = datetime(2024, 10, 25)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:
