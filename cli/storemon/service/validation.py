@@ -16,15 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import yaml
 
-from storemon.project import project_dir
+from storemon.project import input_columns
 
-# Each input's columns (the SPEC §1 name first, then the names it may also have in a file), as
-# the staging models read them: the `input_columns` var of dbt_project.yml.
-INPUT_COLUMNS: dict[str, list[list[str]]] = yaml.safe_load(
-    (project_dir() / "dbt_project.yml").read_text(encoding="utf-8")
-)["vars"]["input_columns"]
 STAGING_MODELS = {
     "store_status": "stg_store_status",
     "menu_hours": "stg_menu_hours",
@@ -51,7 +45,7 @@ class InputShapeError(Exception):
 
 
 def columns_of(input_name: str) -> list[str]:
-    return [names[0] for names in INPUT_COLUMNS[input_name]]
+    return [names[0] for names in input_columns(input_name)]
 
 
 def write_placeholder(path: Path, input_name: str) -> None:
@@ -118,7 +112,7 @@ def file_to_table(
     else:
         header = _csv_header(source, label)
     chosen = []
-    for names in INPUT_COLUMNS[input_name]:
+    for names in input_columns(input_name):
         found = next((name for name in names if name in header), None)
         if found is None:
             raise InputShapeError(
