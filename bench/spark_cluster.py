@@ -24,6 +24,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from loopback import free_port
+
 HOST = "127.0.0.1"
 STATE_FILE = "cluster.json"
 
@@ -32,12 +34,6 @@ def spark_home() -> Path:
     from pyspark.find_spark_home import _find_spark_home
 
     return Path(_find_spark_home())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def environment() -> dict[str, str]:

@@ -59,6 +59,17 @@ def storemon_executable() -> str:
     return found
 
 
+def generate_inputs(folder: Path, stores: int, days: int, seed: int) -> Path:
+    """Loop-shaped input files from `storemon generate`, in `folder`."""
+    done = subprocess.run(
+        [storemon_executable(), "generate", "--out", str(folder), "--stores", str(stores),
+         "--days", str(days), "--seed", str(seed)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
 def run_export(*args: str, cwd: Path) -> tuple[int, str, str]:
     """`storemon export ARGS` in a subprocess run in `cwd`: (returncode, stdout, stderr).
     STOREMON_DB is removed from the environment so that `--db` defaults to ./storemon.duckdb."""

@@ -68,6 +68,24 @@ def test_dbt_vars_point_the_models_at_user_files(tmp_path: Path) -> None:
     assert stores == [(19,)]
 
 
+def test_input_columns_refuses_an_unknown_input_naming_the_known_ones(tmp_path: Path) -> None:
+    """A misspelt input stops compilation (no database needed) with the names it could be."""
+    result = subprocess.run(
+        [
+            tool("dbt"), "compile", "--inline", "select {{ input_columns('menu_hour') }}",
+            "--project-dir", str(REPO), "--profiles-dir", str(REPO),
+            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+        ],
+        env={**os.environ, "STOREMON_DB": str(tmp_path / "unused.duckdb")},
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert (
+        "input_columns: unknown input 'menu_hour'; expected one of menu_hours, store_status,"
+        " timezones"
+    ) in result.stdout, result.stdout[-3000:]
+
+
 def test_sql_is_lint_clean() -> None:
     result = subprocess.run(
         [tool("sqlfluff"), "lint", "models", "tests/generic", "tests/singular"],

@@ -24,7 +24,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import query, read_report, run_export, storemon_executable, write_inputs
+from conftest import (
+    generate_inputs,
+    query,
+    read_report,
+    run_export,
+    storemon_executable,
+    write_inputs,
+)
 
 from storemon import project
 from storemon.cli import cli
@@ -107,14 +114,9 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> floa
 
 @pytest.fixture(scope="module")
 def big_data(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("generated") / "data"
-    done = subprocess.run(
-        [storemon_executable(), "generate", "--out", str(directory), "--stores", "2000",
-         "--days", "7", "--seed", "1"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return directory
+    return generate_inputs(
+        tmp_path_factory.mktemp("generated") / "data", stores=2000, days=7, seed=1
+    )
 
 
 @pytest.fixture(scope="module")

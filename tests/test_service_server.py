@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,18 +17,13 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-from conftest import run_export, storemon_executable, write_inputs
+from conftest import generate_inputs, run_export, storemon_executable, write_inputs
+from loopback import free_port
 
 # America/New_York falls back on Sun 2024-11-03 at 06:00 UTC (02:00 EDT -> 01:00 EST).
 DST_AS_OF = "2024-11-03T06:30:00Z"
 STORES = [f"90000000000000000{n:02}" for n in range(12)]
 START = datetime(2024, 10, 25)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:
@@ -196,20 +190,10 @@ def test_answered_rows_survive_kill_9(tmp_path):
         assert inbox.execute("select count(*) from polls").fetchone() == (10_000,)
 
 
-def big_inputs(folder: Path, stores: int) -> Path:
-    code = subprocess.run(
-        [storemon_executable(), "generate", "--out", str(folder), "--stores", str(stores),
-         "--days", "8", "--seed", "7"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert code.returncode == 0, code.stderr
-    return folder
-
-
 @pytest.fixture(scope="module")
 def big_data(tmp_path_factory) -> Path:
     """Enough stores that a report runs for a few seconds."""
-    return big_inputs(tmp_path_factory.mktemp("big") / "data", 3000)
+    return generate_inputs(tmp_path_factory.mktemp("big") / "data", stores=3000, days=8, seed=7)
 
 
 def test_report_running_during_kill_is_failed_after_restart(tmp_path, big_data):

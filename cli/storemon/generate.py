@@ -18,6 +18,8 @@ from pathlib import Path
 import click
 import duckdb
 
+from storemon.project import input_columns
+
 DEFAULT_START = datetime(2023, 1, 18, 0, 0, 0)
 # Loop's v1 data: 14,092 stores polled over 7.75 days (2023-01-18 .. 2023-01-25 18:13 UTC).
 LOOP_STORES = 14_092
@@ -114,10 +116,31 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path, param: str) -> dict[str
     return names
 
 
-def _need(names: dict[str, str], col: str, path: Path, param: str) -> str:
-    if col not in names:
-        raise click.BadParameter(f"{path} has no column {col!r}", param_hint=param)
-    return '"' + names[col].replace('"', '""') + '"'
+def _need(names: dict[str, str], accepted: list[str], path: Path, param: str) -> str:
+    """The file's column for the first of `accepted` its header has (in any case), quoted."""
+    found = next((names[name.lower()] for name in accepted if name.lower() in names), None)
+    if found is None:
+        wanted = " or ".join(repr(name) for name in accepted)
+        raise click.BadParameter(f"{path} has no column {wanted}", param_hint=param)
+    return '"' + found.replace('"', '""') + '"'
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection, path: Path, param: str, table: str, input_name: str
+) -> None:
+    """Append a real file's columns of the input (see `input_columns`), trimmed, to `table`
+    after the file's line number."""
+    names = _columns(con, path, param)
+    columns = ", ".join(
+        f"trim({_need(names, accepted, path, param)})" for accepted in input_columns(input_name)
+    )
+    try:
+        # A plain scan keeps file order, so row_number() OVER () is the line number.
+        con.execute(
+            f"INSERT INTO {table} SELECT row_number() OVER (), {columns} FROM {_read_csv(path)}"
+        )
+    except duckdb.Error as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint=param) from exc
 
 
 def _load_sources(
@@ -128,41 +151,11 @@ def _load_sources(
         "CREATE TABLE src_hours (rid BIGINT, store_id VARCHAR, day VARCHAR, s VARCHAR, e VARCHAR)"
     )
     con.execute("CREATE TABLE src_tz (rid BIGINT, store_id VARCHAR, tz VARCHAR)")
+    # SPEC: `day` wins over `dayOfWeek` (the first accepted name); the output always says `day`.
     if hours_from is not None:
-        p = "--hours-from"
-        names = _columns(con, hours_from, p)
-        sid = _need(names, "store_id", hours_from, p)
-        # SPEC: `day` wins over `dayOfWeek` when both exist; the output always says `day`.
-        day = names.get("day") or names.get("dayofweek")
-        if day is None:
-            raise click.BadParameter(
-                f"{hours_from} has no column 'day' (or 'dayOfWeek')", param_hint=p
-            )
-        day_q = '"' + day.replace('"', '""') + '"'
-        s = _need(names, "start_time_local", hours_from, p)
-        e = _need(names, "end_time_local", hours_from, p)
-        src = _read_csv(hours_from)
-        try:
-            # A plain scan keeps file order, so row_number() OVER () is the line number.
-            con.execute(
-                f"INSERT INTO src_hours SELECT row_number() OVER (), trim({sid}), "
-                f"trim({day_q}), trim({s}), trim({e}) FROM {src}"
-            )
-        except duckdb.Error as exc:
-            raise click.BadParameter(f"cannot read {hours_from}: {exc}", param_hint=p) from exc
+        _load(con, hours_from, "--hours-from", "src_hours", "menu_hours")
     if timezones_from is not None:
-        p = "--timezones-from"
-        names = _columns(con, timezones_from, p)
-        sid = _need(names, "store_id", timezones_from, p)
-        tz = _need(names, "timezone_str", timezones_from, p)
-        src = _read_csv(timezones_from)
-        try:
-            con.execute(
-                f"INSERT INTO src_tz SELECT row_number() OVER (), trim({sid}), trim({tz}) "
-                f"FROM {src}"
-            )
-        except duckdb.Error as exc:
-            raise click.BadParameter(f"cannot read {timezones_from}: {exc}", param_hint=p) from exc
+        _load(con, timezones_from, "--timezones-from", "src_tz", "timezones")
 
 
 def _define_macros(con: duckdb.DuckDBPyConnection, seed: int) -> None:

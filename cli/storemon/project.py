@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -10,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -22,6 +25,19 @@ def project_dir() -> Path:
     raise RuntimeError(
         f"storemon's dbt project is missing beside {PACKAGE_DIR}; reinstall storemon"
     )
+
+
+def input_columns(name: str) -> list[list[str]]:
+    """One input's columns as the models read them (the `input_columns` macro): one list per
+    column, the SPEC §1 name first, then the other names a file may use. Held once, in the
+    `input_columns` var of dbt_project.yml."""
+    return _project_vars()["input_columns"][name]
+
+
+@functools.cache
+def _project_vars() -> dict:
+    # Read on first use, not at import: a broken install then fails with project_dir's message.
+    return yaml.safe_load((project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
 
 
 def state_dir(db_path: Path) -> Path:

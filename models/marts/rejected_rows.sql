@@ -4,15 +4,13 @@
 with
 
 rejected_store_status as (
-    {{ rejected_input_rows('stg_store_status', 'status_path', 'store_status', [
-        ['store_id'], ['status'], ['timestamp_utc'],
-    ]) }}
+    {{ rejected_input_rows(
+        'stg_store_status', 'status_path', 'store_status', input_columns('store_status')) }}
 ),
 
 rejected_menu_hours as (
-    {{ rejected_input_rows('stg_menu_hours', 'hours_path', 'menu_hours', [
-        ['store_id'], ['day', 'dayOfWeek'], ['start_time_local'], ['end_time_local'],
-    ]) }}
+    {{ rejected_input_rows(
+        'stg_menu_hours', 'hours_path', 'menu_hours', input_columns('menu_hours')) }}
 ),
 
 rejected_timezones as (

@@ -5,9 +5,7 @@
 with
 
 source as (
-    {{ select_input('hours_path', 'menu_hours', [
-        ['store_id'], ['day', 'dayOfWeek'], ['start_time_local'], ['end_time_local'],
-    ], numbered=false) }}
+    {{ select_input('hours_path', 'menu_hours', input_columns('menu_hours'), numbered=false) }}
 ),
 
 cleaned as (

@@ -12,9 +12,8 @@
 with
 
 source as (
-    {{ select_input('status_path', 'store_status', [
-        ['store_id'], ['status'], ['timestamp_utc'],
-    ], numbered=false) }}
+    {{ select_input(
+        'status_path', 'store_status', input_columns('store_status'), numbered=false) }}
 ),
 
 cleaned as (

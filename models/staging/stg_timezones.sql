@@ -4,9 +4,7 @@
 with
 
 source as (
-    {{ select_input('timezones_path', 'timezones', [
-        ['store_id'], ['timezone_str'],
-    ]) }}
+    {{ select_input('timezones_path', 'timezones', input_columns('timezones')) }}
 ),
 
 known_timezones as (

@@ -2,18 +2,18 @@
     straight from the input, not from the staging models (unnumbered: a parallel count). #}
 {{ config(tags=['invariant']) }}
 {%- set inputs = [
-    ('store_status', 'status_path', 'stg_store_status', [['store_id'], ['status'], ['timestamp_utc']]),
-    ('menu_hours', 'hours_path', 'stg_menu_hours',
-        [['store_id'], ['day', 'dayOfWeek'], ['start_time_local'], ['end_time_local']]),
-    ('timezones', 'timezones_path', 'stg_timezones', [['store_id'], ['timezone_str']]),
+    ('store_status', 'status_path', 'stg_store_status'),
+    ('menu_hours', 'hours_path', 'stg_menu_hours'),
+    ('timezones', 'timezones_path', 'stg_timezones'),
 ] %}
 with
 
-{% for input_name, path_var, staging_model, columns in inputs %}
+{% for input_name, path_var, staging_model in inputs %}
 {{ input_name }}_counts as (
     select
         '{{ input_name }}' as input_name,
-        (select count(*) from ({{ select_input(path_var, input_name, columns, numbered=false) }}))
+        (select count(*) from ({{ select_input(
+            path_var, input_name, input_columns(input_name), numbered=false) }}))
             as rows_read,
         (
             select count(*) from {{ ref(staging_model) }}
@@ -27,7 +27,7 @@ with
 
 {% endfor %}
 final as (
-    {%- for input_name, _, _, _ in inputs %}
+    {%- for input_name, _, _ in inputs %}
     select * from {{ input_name }}_counts
     {{ "union all" if not loop.last }}
     {%- endfor %}

@@ -17,12 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-# Each input's columns: the SPEC §1 name first, then the names it may also have in a file.
-INPUT_COLUMNS: dict[str, list[list[str]]] = {
-    "store_status": [["store_id"], ["status"], ["timestamp_utc"]],
-    "menu_hours": [["store_id"], ["day", "dayOfWeek"], ["start_time_local"], ["end_time_local"]],
-    "timezones": [["store_id"], ["timezone_str"]],
-}
+from storemon.project import input_columns
+
 STAGING_MODELS = {
     "store_status": "stg_store_status",
     "menu_hours": "stg_menu_hours",
@@ -49,7 +45,7 @@ class InputShapeError(Exception):
 
 
 def columns_of(input_name: str) -> list[str]:
-    return [names[0] for names in INPUT_COLUMNS[input_name]]
+    return [names[0] for names in input_columns(input_name)]
 
 
 def write_placeholder(path: Path, input_name: str) -> None:
@@ -116,7 +112,7 @@ def file_to_table(
     else:
         header = _csv_header(source, label)
     chosen = []
-    for names in INPUT_COLUMNS[input_name]:
+    for names in input_columns(input_name):
         found = next((name for name in names if name in header), None)
         if found is None:
             raise InputShapeError(
