@@ -64,15 +64,61 @@ def openapi_schema() -> dict:
         return create_app(Settings(Path(home), token="s3cret")).openapi()
 
 
+def _shape(schema: dict | None, components: dict) -> str:
+    """A body's JSON shape in one line: an object's fields (`?` when optional), `[…]` for an
+    array, alternatives joined by "or"."""
+    if not schema:
+        return ""
+    if "$ref" in schema:
+        return _shape(components[schema["$ref"].rsplit("/", 1)[1]], components)
+    if "anyOf" in schema:
+        shapes = [_shape(option, components) for option in schema["anyOf"]]
+        return " or ".join(shape for shape in shapes if shape)
+    if schema.get("type") == "array":
+        return f"[{_shape(schema['items'], components)}, …]"
+    if "properties" in schema:
+        required = set(schema.get("required", []))
+        fields = [name + ("" if name in required else "?") for name in schema["properties"]]
+        return "{" + ", ".join(fields) + "}"
+    if "additionalProperties" in schema:
+        return "{name: " + _shape(schema["additionalProperties"], components) + ", …}"
+    return ""
+
+
+def _bodies(content: dict, components: dict) -> str:
+    """Each content type of a request or answer, with its shape where it has one."""
+    bodies = []
+    for media_type, body in content.items():
+        shape = _shape(body.get("schema"), components)
+        if media_type != "multipart/form-data" and "json" not in media_type:
+            shape = ""
+        bodies.append(f"`{media_type}` `{shape}`" if shape else f"`{media_type}`")
+    return "<br>".join(bodies)
+
+
 def endpoints_table() -> str:
-    """A Markdown table of the service's endpoints: what each does and what it answers."""
-    rows = ["| endpoint | what it does | answers |", "|---|---|---|"]
-    for path, operations in openapi_schema()["paths"].items():
+    """A Markdown table of the service's endpoints: what each does, the body it takes, what it
+    answers and with which status codes."""
+    schema = openapi_schema()
+    components = schema["components"]["schemas"]
+    rows = [
+        "| endpoint | what it does | body | answer (200) | status codes |",
+        "|---|---|---|---|---|",
+    ]
+    for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            codes = ", ".join(sorted(operation["responses"]))
             description = _cell(operation.get("description") or operation["summary"])
-            rows.append(f"| `{method.upper()} {path}` | {description} | {codes} |")
-    return "\n".join(rows) + "\n"
+            body = operation.get("requestBody", {})
+            request = _bodies(body.get("content", {}), components)
+            if request and not body.get("required"):
+                request += " (optional)"
+            answer = _bodies(operation["responses"]["200"].get("content", {}), components)
+            codes = ", ".join(sorted(operation["responses"]))
+            rows.append(
+                f"| `{method.upper()} {path}` | {description} | {_cell(request)} "
+                f"| {_cell(answer)} | {codes} |"
+            )
+    return "\n".join(rows) + "\n\n"
 
 
 def lineage_mermaid() -> str:
