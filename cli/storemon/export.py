@@ -204,9 +204,9 @@ def _build(
         "hours_path": str(inputs.hours) if inputs else "",
         "timezones_path": str(inputs.timezones) if inputs else "",
     }
-    # The models, and the tests tagged `invariant` (docs/numbers.md: "Checked on every export"), which
-    # run as soon as the models they read are built; only the tests named here, not every test
-    # of those models. The sample data are dbt seeds, loaded first.
+    # The models, and the tests tagged `invariant` (docs/numbers.md: "Checked on every
+    # export"), which run as soon as the models they read are built; only the tests named here,
+    # not every test of those models. The sample data are dbt seeds, loaded first.
     selection = ["resource_type:model", "tag:invariant"]
     if inputs is None:
         selection.insert(0, "resource_type:seed")
