@@ -181,3 +181,18 @@ def test_the_readme_is_a_front_page_whose_links_work():
     targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
     assert "docs/index.md" in targets
     assert [target for target in targets if not (ROOT / target).exists()] == []
+
+
+def test_every_environment_variable_is_in_the_manual():
+    """The STOREMON_* variables the code reads, and the one of each dbt var (a var may also
+    come from the environment as STOREMON_<NAME>; `input_columns` is no setting)."""
+    import yaml
+
+    sources = [ROOT / "profiles.yml", ROOT / "dbt_project.yml"]
+    for folder in ("cli", "models", "macros", "bench"):
+        sources += [path for path in (ROOT / folder).rglob("*") if path.suffix in (".py", ".sql")]
+    named = set().union(*(re.findall(r"STOREMON_[A-Z_]*[A-Z]", p.read_text()) for p in sources))
+    dbt_vars = yaml.safe_load((ROOT / "dbt_project.yml").read_text())["vars"]
+    named |= {f"STOREMON_{name.upper()}" for name in dbt_vars if name != "input_columns"}
+    manual = "".join(page.read_text() for page in PAGES)
+    assert sorted(name for name in named if name not in manual) == []
