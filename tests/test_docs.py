@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from test_service_server import Server
 
+from storemon import spark
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BIN = Path(sys.executable).parent
@@ -151,10 +153,22 @@ class Transcript:
         )
 
 
-CLI_PAGES = [page for page in PAGES if page.name != "service.md" and transcript_steps(page)]
+# spark.md's transcripts need the [spark] extra and Java, as tests/test_spark.py does.
+SPARK_MISSING = spark.missing_requirement()
+CLI_PAGES = [
+    pytest.param(
+        page,
+        id=page.name,
+        marks=pytest.mark.skipif(
+            page.name == "spark.md" and SPARK_MISSING is not None, reason=str(SPARK_MISSING)
+        ),
+    )
+    for page in PAGES
+    if page.name != "service.md" and transcript_steps(page)
+]
 
 
-@pytest.mark.parametrize("page", CLI_PAGES, ids=[page.name for page in CLI_PAGES])
+@pytest.mark.parametrize("page", CLI_PAGES)
 def test_the_command_line_transcripts_run_as_recorded(page, tmp_path):
     transcript = Transcript(tmp_path)
     for step in transcript_steps(page):
