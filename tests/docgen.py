@@ -86,14 +86,18 @@ def _shape(schema: dict | None, components: dict) -> str:
 
 
 def _bodies(content: dict, components: dict) -> str:
-    """Each content type of a request or answer, with its shape where it has one."""
+    """Each content type of a request or answer: JSON as its shape, multipart as its fields,
+    any other type by name."""
     bodies = []
     for media_type, body in content.items():
         shape = _shape(body.get("schema"), components)
-        if media_type != "multipart/form-data" and "json" not in media_type:
-            shape = ""
-        bodies.append(f"`{media_type}` `{shape}`" if shape else f"`{media_type}`")
-    return "<br>".join(bodies)
+        if media_type == "application/json":
+            bodies.append(f"`{shape}`")
+        elif media_type == "multipart/form-data":
+            bodies.append(f"`{media_type}` `{shape}`")
+        else:
+            bodies.append(f"`{media_type}`")
+    return " or ".join(bodies)
 
 
 def endpoints_table() -> str:
@@ -118,7 +122,8 @@ def endpoints_table() -> str:
                 f"| `{method.upper()} {path}` | {description} | {_cell(request)} "
                 f"| {_cell(answer)} | {codes} |"
             )
-    return "\n".join(rows) + "\n\n"
+    note = "Bodies are JSON unless another type is named; `?` marks an optional field."
+    return "\n".join(rows) + f"\n\n{note}\n\n"
 
 
 def lineage_mermaid() -> str:
