@@ -10,19 +10,18 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from test_project import BIN, tool
 from test_service_server import Server
 
 from storemon import spark
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-BIN = Path(sys.executable).parent
 PAGES = sorted(DOCS.glob("*.md"))
 # The port and token the service page's transcripts were recorded with.
 RECORDED_ADDRESS = "localhost:8765"
@@ -39,7 +38,7 @@ RETRY_SECONDS = 120
 def run_tool(*command: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     return subprocess.run(
-        [str(BIN / command[0]), *command[1:]],
+        [tool(command[0]), *command[1:]],
         cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
