@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPORT_HEADER, query
+from support import REPORT_HEADER, query
 
 from storemon.cli import cli
 

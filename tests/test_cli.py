@@ -18,7 +18,7 @@ import click
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import REPORT_HEADER, parse_report, query, write_csv, write_inputs
+from support import REPORT_HEADER, parse_report, query, write_csv, write_inputs
 
 from storemon.cli import cli
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from conftest import query, read_report, run_export
+from support import query, read_report, run_export
 
 ROOT = Path(__file__).resolve().parent.parent
 NULL_STORE = "c0a80101-0000-4000-8000-00000000000c"

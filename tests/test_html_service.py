@@ -5,23 +5,17 @@ opened in headless Chromium."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
+from support import finished
 from test_html import parse_page, run_chromium
-from test_service import AUTH, TOKEN, finished
-
-from storemon.service.app import create_app
-from storemon.service.core import Settings
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def report(service_client):
     """A Complete report: store 7011 is open 24/7 in UTC with one active poll; store 7012 is
     registered in Chicago but never polled (its measures are unknown)."""
-    home = tmp_path_factory.mktemp("home")
-    settings = Settings(home, token=TOKEN, keep_reports=2, max_upload_mb=1)
-    with TestClient(create_app(settings), headers=AUTH) as client:
+    with service_client(keep_reports=2, max_upload_mb=1) as client:
         client.post("/register_store", json={"store_id": "7011", "timezone_str": "UTC"})
         client.post("/register_store", json={"store_id": "7012", "timezone_str": "America/Chicago"})
         client.post("/poll", json={"store_id": "7011", "status": "active",

@@ -6,20 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-
-from storemon.service.app import create_app
-from storemon.service.core import Settings
-
-TOKEN = "s3cret"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    settings = Settings(tmp_path_factory.mktemp("home"), token=TOKEN, keep_reports=2)
-    with TestClient(create_app(settings), headers=AUTH) as client:
+def client(service_client):
+    with service_client(keep_reports=2) as client:
         yield client
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import write_inputs
 from hypothesis import given, settings
+from support import write_inputs
 from test_differential import SLOW, examples, scenarios
 from test_differential import write_inputs as write_scenario
 

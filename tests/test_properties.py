@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import parse_report, query, write_inputs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import parse_report, query, write_inputs
 
 from storemon.cli import cli
 

@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from conftest import query, read_report, run_export
+from support import query, read_report, run_export
 
 LOOP = Path(__file__).resolve().parents[2] / "shared" / "data" / "loop"
 

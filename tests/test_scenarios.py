@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPORT_HEADER, query, read_report, run_export, write_csv, write_inputs
+from support import REPORT_HEADER, query, read_report, run_export, write_csv, write_inputs
 
 NULLS = (None,) * 6
 ALL_ACTIVE = (60, 24, 168, 0, 0, 0)  # 24/7, active all week: 60 min, 24 h, 168 h

@@ -9,21 +9,12 @@ import time
 
 import duckdb
 import pytest
-from conftest import REPORT_HEADER, parse_report
-from fastapi.testclient import TestClient
-
-from storemon.service.app import create_app
-from storemon.service.core import Settings
-
-TOKEN = "s3cret"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from support import REPORT_HEADER, TOKEN, finished, parse_report
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    settings = Settings(home, token=TOKEN, keep_reports=2, max_upload_mb=1)
-    with TestClient(create_app(settings), headers=AUTH) as client:
+def client(service_client):
+    with service_client(keep_reports=2, max_upload_mb=1) as client:
         yield client
 
 
@@ -38,17 +29,6 @@ def stored_polls(client, store: str) -> list[tuple]:
         )
         .fetchall()
     )
-
-
-def finished(client, report_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = client.get(f"/get_report/{report_id}")
-        assert answer.status_code == 200, answer.text
-        if answer.json()["status"] != "Running":
-            return answer.json()
-        time.sleep(0.2)
-    raise AssertionError(f"report {report_id} still running after {timeout} s")
 
 
 def test_health_needs_no_token(client):
@@ -423,7 +403,7 @@ def test_a_report_reads_one_week_of_many_and_equals_the_export_of_all(client, tm
     from datetime import datetime, timedelta
 
     from click.testing import CliRunner
-    from conftest import write_inputs
+    from support import write_inputs
 
     from storemon.cli import cli
 

@@ -9,25 +9,18 @@ import time
 
 import duckdb
 import pytest
-from conftest import parse_report
-from fastapi.testclient import TestClient
+from support import TOKEN, parse_report
 
-from storemon.service.app import create_app
-from storemon.service.core import Settings
 from storemon.service.edges import COOKIE_NAME, login_cookie
 
-TOKEN = "s3cret"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 INBOX_TABLES = ("polls", "business_hours", "timezones", "reports")
 POLL = {"store_id": "edge-1", "status": "active", "timestamp_utc": "2024-11-04 14:05:00"}
 MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    settings = Settings(home, token=TOKEN, max_upload_mb=1)
-    with TestClient(create_app(settings), headers=AUTH) as client:
+def client(service_client):
+    with service_client(max_upload_mb=1) as client:
         # Something in every table, so that "unchanged" means something.
         assert client.post("/poll", json=POLL).status_code == 200
         registration = {"store_id": "edge-1", "timezone_str": "Asia/Kolkata",

@@ -18,16 +18,12 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import parse_report, write_inputs
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
-from test_service import AUTH, TOKEN, finished
+from support import finished, parse_report, write_inputs
 
 from storemon import plan
 from storemon.cli import cli
-from storemon.service.app import create_app
-from storemon.service.core import Settings
 
 START = datetime(2024, 3, 1)
 # Report times: one inside the first week, one a week later, one at the end of the polls.
@@ -67,10 +63,9 @@ operations = st.lists(
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
+def service(service_client):
     # Every report counted: all must be kept until compared.
-    with TestClient(create_app(Settings(home, token=TOKEN, keep_reports=100)), headers=AUTH) as c:
+    with service_client(keep_reports=100) as c:
         yield c
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-from conftest import generate_inputs, run_export, storemon_executable, write_inputs
 from loopback import free_port
+from support import generate_inputs, run_export, storemon_executable, write_inputs
 
 # America/New_York falls back on Sun 2024-11-03 at 06:00 UTC (02:00 EDT -> 01:00 EST).
 DST_AS_OF = "2024-11-03T06:30:00Z"

@@ -18,9 +18,9 @@ import pytest
 import test_differential
 import test_scenarios
 from click.testing import CliRunner
-from conftest import write_inputs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import write_inputs
 
 from storemon import spark
 from storemon.cli import cli

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import storemon_executable
+from support import storemon_executable
 
 from storemon import spark
 from storemon.cli import cli
