@@ -388,12 +388,12 @@ def test_openapi_documents_every_endpoint_with_models(client):
 def test_report_csv_of_a_running_report_is_409(client):
     service = client.app.state.service
     report_id = "f" * 32
-    service.inbox.add_report(report_id, None, "nearest")
+    service.history.add_report(report_id, None, "nearest")
     try:
         assert client.get(f"/reports/{report_id}/report.csv").status_code == 409
         assert client.get(f"/get_report/{report_id}").json()["status"] == "Running"
     finally:
-        service.inbox.update_report(report_id, status="Failed", error="test")
+        service.history.update_report(report_id, status="Failed", error="test")
 
 
 def test_a_report_reads_one_week_of_many_and_equals_the_export_of_all(client, tmp_path):

@@ -11,7 +11,8 @@ from fastapi import APIRouter, FastAPI, Security
 from storemon import __version__
 from storemon.project import eprint
 from storemon.service.core import Service, Settings, bearer
-from storemon.service.edges import Edges, add_exception_handlers, body_types_of
+from storemon.service.edges import RequestGate, body_types_of
+from storemon.service.errors import add_exception_handlers
 from storemon.service.routers import ingest, login, metrics, pages, reports
 from storemon.service.schemas import Health, Refusal
 
@@ -75,7 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(login.router)
     add_exception_handlers(app)
     app.add_middleware(
-        Edges,
+        RequestGate,
         token=settings.token,
         max_bytes=settings.max_upload_bytes,
         max_mb=settings.max_upload_mb,

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from fastapi.security import HTTPBearer
 
 from storemon.service.batcher import PollBatcher
-from storemon.service.inbox import Inbox, InvalidRows
+from storemon.service.errors import InvalidRows, ReportNotFound, ReportRemoved
+from storemon.service.history import ReportHistory
+from storemon.service.inbox import Inbox
 from storemon.service.schemas import StoreRegistration, UploadedFile
 from storemon.service.validation import file_to_table
 from storemon.service.worker import ReportJob, ReportWorker
@@ -59,8 +61,9 @@ class Service:
         self.home = settings.home.resolve()
         self.lock = lock_home(self.home)
         self.inbox = Inbox(self.home / "inbox.duckdb")
-        self.inbox.fail_interrupted()
-        self.worker = ReportWorker(self.inbox, self.home, settings.keep_reports)
+        self.history = ReportHistory(self.inbox)
+        self.history.fail_interrupted()
+        self.worker = ReportWorker(self.inbox, self.history, self.home, settings.keep_reports)
         self.batcher = PollBatcher(self.inbox)
 
     def start(self) -> None:
@@ -112,7 +115,9 @@ class Service:
         with closing(self.inbox.cursor()) as cursor:
             staged_zone = self.inbox.stage_rows(cursor, "timezones", [zone])
             staged_hours = self.inbox.stage_rows(cursor, "menu_hours", hours)
-            store_id = cursor.execute(f"select store_id from {staged_zone.staged}").fetchone()[0]
+            store_id = cursor.execute(
+                f"select store_id from {staged_zone.staged_table}"
+            ).fetchone()[0]
             register = self.inbox.register if flat is None else self.inbox.register_day
             return register(
                 cursor, store_id, staged_hours, staged_zone if given is not None else None
@@ -148,7 +153,7 @@ class Service:
         snapshot.execute("begin transaction")
         snapshot.execute("select count(*) from polls").fetchall()
         report_id = uuid.uuid4().hex
-        self.inbox.add_report(report_id, as_of, interpolation)
+        self.history.add_report(report_id, as_of, interpolation)
         self.worker.submit(ReportJob(report_id, snapshot, report_at, as_of, interpolation))
         return report_id
 
@@ -163,24 +168,19 @@ class Service:
                 reason = error.problems[0]["reason"].replace("timestamp_utc", "as_of")
                 problem = {"row": 1, "field": "as_of", "reason": reason, "values": as_of}
                 raise InvalidRows([problem]) from None
-            return cursor.execute(f"select polled_at from {staged.staged}").fetchone()[0]
+            return cursor.execute(f"select polled_at from {staged.staged_table}").fetchone()[0]
 
     def report(self, report_id: str) -> dict:
         """The history row of a report; 404 when unknown, 410 when its files were removed."""
-        found = self.inbox.report(report_id) if REPORT_ID.fullmatch(report_id) else None
+        found = self.history.report(report_id) if REPORT_ID.fullmatch(report_id) else None
         if found is None:
-            raise HTTPException(404, detail=f"no report {report_id}")
+            raise ReportNotFound(report_id)
         if found["files_removed"]:
-            raise report_removed(report_id)
+            raise ReportRemoved(report_id)
         return found
 
     def report_file(self, report_id: str, name: str) -> Path:
         return self.worker.reports_folder(report_id) / name
-
-
-def report_removed(report_id: str) -> HTTPException:
-    """410: the report's files were removed to bound the disk (or are being removed now)."""
-    return HTTPException(410, detail=f"report {report_id} was removed (--keep-reports)")
 
 
 async def get_service(request: Request) -> Service:
@@ -188,6 +188,6 @@ async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
-# Declares the Bearer scheme in the OpenAPI schema (the check itself runs in edges.Edges,
+# Declares the Bearer scheme in the OpenAPI schema (the check itself runs in edges.RequestGate,
 # before any body is read).
 bearer = HTTPBearer(auto_error=False, description="the token given to `storemon serve --token`")

@@ -1,29 +1,25 @@
 """The edges of the service (SPEC §10.1), in one ASGI middleware that runs before any route
 reads a body: the token (or, for the GET pages, the login cookie), the body's declared type
-and encoding, its size counted as it arrives, and a request id for any unexpected error.
-Then the exception handlers that turn every other refusal into a JSON 4xx."""
+and encoding, its size counted as it arrives, and a request id for any unexpected error. Every
+other refusal is raised as an exception of errors.py, which has its one handler."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import html
-import json
 import secrets
 import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import HTTPException, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storemon.project import eprint
-from storemon.service.inbox import InvalidRows
-from storemon.service.validation import InputShapeError
 
 OPEN_PATHS = {"/health", "/login"}
 # What the login cookie opens: GET pages that a browser shows (SPEC §10.1). The API of the
@@ -31,10 +27,13 @@ OPEN_PATHS = {"/health", "/login"}
 COOKIE_PATHS = {"/reports", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 COOKIE_PREFIX = "/reports/"
 COOKIE_NAME = "storemon_login"
-INPUT_ECHO = 200  # characters of a refused value echoed back
 
 
 class BodyTooLarge(HTTPException):
+    """Raised while a body streams in, from inside the route's read of it: FastAPI passes an
+    HTTPException on (any other exception there becomes its own 400), so this one refusal is
+    an HTTP type, at the edge where it belongs."""
+
     def __init__(self, limit_mb: int) -> None:
         super().__init__(413, detail=f"body over the limit of {limit_mb} MB")
 
@@ -67,8 +66,9 @@ def unauthorized(accept: str, next_page: str = "/reports") -> Response:
     return JSONResponse({"detail": "missing or wrong bearer token"}, 401, headers=headers)
 
 
-class Edges:
-    """Pure ASGI middleware: nothing of a refused request's body is ever read."""
+class RequestGate:
+    """Pure ASGI middleware that lets a request reach the routes only past its checks: nothing
+    of a refused request's body is ever read."""
 
     def __init__(
         self,
@@ -175,53 +175,3 @@ def body_types_of(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[st
         return found
 
     return body_types
-
-
-def _text(value: object) -> str:
-    """Text that UTF-8 can carry: a lone surrogate (JSON can escape one) becomes '?'."""
-    return str(value).encode("utf-8", "replace").decode("utf-8")
-
-
-def _echo(value: Any) -> Any:
-    """A refused value as JSON, shortened; bytes (an unparsed body) as text."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if isinstance(value, str):
-        return _text(value[:INPUT_ECHO])
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")
-    except (TypeError, ValueError):  # not JSON, NaN, a lone surrogate
-        return _text(str(value)[:INPUT_ECHO])
-    return value if len(text) <= INPUT_ECHO else text[:INPUT_ECHO]
-
-
-def field_problems(errors: list[dict]) -> list[dict]:
-    """pydantic's errors as plain JSON: where, what, why, and (shortened) the value given."""
-    return [
-        {
-            "loc": [
-                part if isinstance(part, int) else _text(part) for part in error.get("loc", ())
-            ],
-            "msg": _text(error.get("msg", "")),
-            "type": _text(error.get("type", "")),
-            "input": _echo(error.get("input")),
-        }
-        for error in errors
-    ]
-
-
-def add_exception_handlers(app) -> None:
-    """Every refusal a JSON `detail` (SPEC §10.1); a handler that cannot fail itself."""
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": field_problems(list(error.errors()))}, 422)
-
-    @app.exception_handler(InvalidRows)
-    async def invalid_rows(request: Request, error: InvalidRows) -> JSONResponse:
-        return JSONResponse({"detail": error.problems}, 422)
-
-    @app.exception_handler(InputShapeError)
-    async def unreadable_body(request: Request, error: InputShapeError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, 422)

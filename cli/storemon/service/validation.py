@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from storemon.project import input_columns
+from storemon.service.errors import InputShapeError
 
 STAGING_MODELS = {
     "store_status": "stg_store_status",
@@ -38,10 +39,6 @@ REASON_FIELDS = {
     "unparseable end_time_local": "end_time_local",
     "invalid timezone": "timezone_str",
 }
-
-
-class InputShapeError(Exception):
-    """A file or body that is not a table of the input's columns (the message names which)."""
 
 
 def columns_of(input_name: str) -> list[str]:

@@ -6,12 +6,13 @@ import shutil
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from storemon.service.core import Service, get_service
+from storemon.service.errors import InvalidRequest
 from storemon.service.schemas import Poll, Refusal, Stored, StoreRegistration, UploadedFile
 
 router = APIRouter(tags=["ingest"])
@@ -78,11 +79,11 @@ async def upload(
     if unknown or twice:
         problems = [f"unknown field {name}" for name in unknown]
         problems += [f"field {name} sent more than once" for name in twice]
-        raise HTTPException(422, detail="; ".join(problems) + f" (send {', '.join(UPLOAD_INPUTS)})")
+        raise InvalidRequest("; ".join(problems) + f" (send {', '.join(UPLOAD_INPUTS)})")
     files = dict(zip(UPLOAD_INPUTS, (store_status, menu_hours, timezones), strict=True))
     files = {name: file for name, file in files.items() if file is not None}
     if not files:
-        raise HTTPException(422, detail="no file: send store_status, menu_hours or timezones")
+        raise InvalidRequest("no file: send store_status, menu_hours or timezones")
     return await run_in_threadpool(_store_upload, service, files)
 
 

@@ -105,7 +105,7 @@ class _ServiceCollector:
         queue = GaugeMetricFamily("storemon_report_queue_length", "Reports waiting to run.")
         queue.add_metric([], service.worker.jobs.qsize())
         yield queue
-        durations = sorted(inbox.report_seconds())
+        durations = sorted(service.history.report_seconds())
         histogram = HistogramMetricFamily(
             "storemon_report_duration_seconds",
             "Time from a report's start to its end, for every finished report of the home.",

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import duckdb
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from storemon import html_report
 from storemon.export import report_query
-from storemon.service.core import Service, get_service, report_removed
+from storemon.service.core import Service, get_service
+from storemon.service.errors import ReportNotComplete, ReportRemoved, StoreNotInReport
 from storemon.service.routers.reports import GONE, NOT_COMPLETE, json_refusal, report_answer
 from storemon.service.schemas import Report
 from storemon.service.worker import REPORT_DB
@@ -24,7 +25,7 @@ PAGE_TIMELINES = 50
 
 def _database(service: Service, row: dict) -> duckdb.DuckDBPyConnection:
     if row["status"] != "Complete":
-        raise HTTPException(409, detail=f"report {row['report_id']} is {row['status']}")
+        raise ReportNotComplete(row["report_id"], row["status"])
     path = service.report_file(row["report_id"], REPORT_DB)
     try:
         return duckdb.connect(str(path), read_only=True)
@@ -32,7 +33,7 @@ def _database(service: Service, row: dict) -> duckdb.DuckDBPyConnection:
         if path.exists():
             raise
         # Removed (--keep-reports) after its history row was read.
-        raise report_removed(row["report_id"]) from None
+        raise ReportRemoved(row["report_id"]) from None
 
 
 @router.get(
@@ -70,5 +71,5 @@ def store_page(report_id: str, store_id: str, service: ServiceDependency) -> HTM
     with _database(service, row) as connection:
         page = html_report.store_page(connection, report_query(), store_id)
     if page is None:
-        raise HTTPException(404, detail=f"no store {store_id} in report {report_id}")
+        raise StoreNotInReport(store_id, report_id)
     return HTMLResponse(page)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from storemon.service.core import Service, get_service, report_removed
+from storemon.service.core import Service, get_service
+from storemon.service.errors import ReportNotComplete, ReportRemoved
 from storemon.service.schemas import Refusal, Report, ReportCreated, ReportRequest
 from storemon.service.worker import REPORT_CSV
 
@@ -48,13 +49,13 @@ def report_answer(row: dict) -> Report:
 
 def csv_file(service: Service, row: dict) -> Response:
     if row["status"] != "Complete":
-        raise HTTPException(409, detail=f"report {row['report_id']} is {row['status']}")
+        raise ReportNotComplete(row["report_id"], row["status"])
     path = service.report_file(row["report_id"], REPORT_CSV)
     try:
         # Read now, not while answering: the file may be removed (--keep-reports) meanwhile.
         content = path.read_bytes()
     except FileNotFoundError:
-        raise report_removed(row["report_id"]) from None
+        raise ReportRemoved(row["report_id"]) from None
     disposition = f'attachment; filename="{REPORT_CSV}"'
     return Response(content, media_type="text/csv", headers={"Content-Disposition": disposition})
 
@@ -106,4 +107,4 @@ def report_csv(report_id: str, service: ServiceDependency) -> Response:
 @router.get("/reports", response_model=list[Report])
 def list_reports(service: ServiceDependency) -> list[Report]:
     """Every report, newest first, with its status (removed ones too)."""
-    return [report_answer(row) for row in service.inbox.reports()]
+    return [report_answer(row) for row in service.history.reports()]
