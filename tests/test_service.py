@@ -342,7 +342,16 @@ def test_unknown_report_is_404(client, report_id):
 
 
 def test_reports_beyond_keep_reports_answer_410_but_stay_in_the_history(client):
-    ids = [client.post("/trigger_report").json()["report_id"] for _ in range(3)]
+    ids = []
+    for minute in range(3):
+        # A poll between triggers: three reports of different data, none shared.
+        poll = {
+            "store_id": "k1",
+            "status": "active",
+            "timestamp_utc": f"2024-05-01 10:0{minute}:00",
+        }
+        assert client.post("/poll", json=poll).status_code == 200
+        ids.append(client.post("/trigger_report").json()["report_id"])
     for report_id in ids:
         finished(client, report_id)
     history = {r["report_id"]: r for r in client.get("/reports").json()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -196,8 +198,29 @@ def export_command(
     help="Largest request body accepted, counted as it arrives (chunked too); larger ones"
     " answer 413.",
 )
+@click.option(
+    "--max-queued-reports",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Reports that may wait for their turn; past it POST /trigger_report answers 429"
+    " with Retry-After.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only check the home (every block of its inbox read) and exit: 0 and a summary when"
+    " it is sound, 1 and what to do when it is not.",
+)
 def serve(
-    home: Path, host: str, port: int, token: str | None, keep_reports: int, max_upload_mb: int
+    home: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    keep_reports: int,
+    max_upload_mb: int,
+    max_queued_reports: int,
+    check: bool,
 ) -> None:
     """Run the HTTP service: stores register and send polls, owners trigger and fetch reports.
 
@@ -213,16 +236,30 @@ def serve(
 
     from storemon.service.app import create_app
     from storemon.service.core import HomeInUse, Settings, lock_home
+    from storemon.service.home import HomeDamaged, check_home
 
     try:
-        lock_home(home).close()
-    except HomeInUse as error:
+        if not (check and not home.exists()):
+            lock_home(home).close()
+        summary = check_home(home)
+    except (HomeInUse, HomeDamaged) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot use home {home}: {error.strerror}") from None
-    settings = Settings(home, token or None, keep_reports, max_upload_mb)
+    if check:
+        click.echo(summary)
+        return
+    settings = Settings(home, token or None, keep_reports, max_upload_mb, max_queued_reports)
     eprint(f"serving on http://{host}:{port} (home {home.resolve()}); starting the report worker")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    service = getattr(app.state, "service", None)
+    if service is not None and service.worker.thread.is_alive():
+        # A report was still running when the server stopped (it is Failed, "interrupted",
+        # at the next start): end the process now rather than wait for it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 cli.add_command(generate)

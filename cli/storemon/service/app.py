@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Security
+from fastapi import APIRouter, FastAPI, Request, Security
+from fastapi.responses import JSONResponse
 
 from storemon import __version__
 from storemon.project import eprint
@@ -19,10 +20,20 @@ from storemon.service.schemas import Health, Refusal
 health = APIRouter(tags=["health"])
 
 
-@health.get("/health", response_model=Health)
-def get_health() -> Health:
-    """Liveness; needs no token."""
-    return Health()
+@health.get(
+    "/health",
+    response_model=Health,
+    response_model_exclude_none=True,
+    responses={503: {"model": Health, "description": "degraded: the reasons say why"}},
+)
+def get_health(request: Request):
+    """200 `{"status": "ok"}` when the service is fine; 503 `{"status": "degraded", "reasons":
+    [...]}` when the home's disk is full or nearly, the inbox cannot be read or the report
+    worker is stuck. Needs no token."""
+    reasons = request.app.state.service.degraded()
+    if not reasons:
+        return Health()
+    return JSONResponse(Health(status="degraded", reasons=reasons).model_dump(), 503)
 
 
 # JSON for a client, a page for a browser (edges.unauthorized).

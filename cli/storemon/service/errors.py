@@ -5,6 +5,7 @@ HTTP type; a new refusal is a subclass here, with its status."""
 
 from __future__ import annotations
 
+import errno
 import json
 from typing import Any, ClassVar
 
@@ -78,6 +79,36 @@ class InputShapeError(ServiceError):
     """A file or body that is not a table of the input's columns (the message names which)."""
 
     status = 422
+
+
+class TooManyReports(ServiceError):
+    """The queue of reports waiting to run is full (`--max-queued-reports`)."""
+
+    status = 429
+
+    def __init__(self, queued: int, retry_after: int) -> None:
+        super().__init__(
+            f"{queued} reports are waiting to run (--max-queued-reports): try again in"
+            f" {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class DiskFull(ServiceError):
+    """The home's disk is full: nothing of the request was stored."""
+
+    status = 507
+
+    def __init__(self) -> None:
+        super().__init__("the disk of the service's home is full: nothing was stored")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """ENOSPC (or a quota), from the OS or from DuckDB, which says it in its message."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(error)
+    return "No space left on device" in text or "Disk quota exceeded" in text
 
 
 def _text(value: object) -> str:

@@ -27,6 +27,10 @@ create table if not exists reports (
 """
 
 
+# The error of a report that was still waiting for its turn when the server stopped.
+NOT_STARTED = "interrupted before it started (the server stopped): trigger it again"
+
+
 class ReportHistory:
     def __init__(self, inbox: Inbox) -> None:
         self.inbox = inbox
@@ -73,9 +77,12 @@ class ReportHistory:
         return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
     def fail_interrupted(self) -> None:
-        """Reports that were running or waiting when the server stopped cannot finish."""
+        """Reports that were running or waiting when the server stopped cannot finish: their
+        snapshot (what was stored before their trigger) is gone. Each says which it was."""
         with self.inbox.write_lock:
             self.inbox.connection.execute(
-                "update reports set status = 'Failed', error = 'interrupted',"
-                " finished_at = now()::timestamp where status = 'Running'"
+                "update reports set status = 'Failed', finished_at = now()::timestamp,"
+                " error = case when started_at is null then $1 else 'interrupted' end"
+                " where status = 'Running'",
+                [NOT_STARTED],
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +75,9 @@ class Inbox:
         self.connection.execute("set TimeZone = 'UTC'")
         self.connection.execute(SCHEMA)
         self.write_lock = threading.Lock()
+        # Committed writes since start: two reports triggered at the same count see the same
+        # data (core.Service.trigger_report).
+        self.generation = 0
         self.validator: Validator | None = None  # set by the worker once dbt has compiled
         # Rows refused since start, by (input, reason): for GET /metrics.
         self.rejected_counts: Counter[tuple[str, str]] = Counter()
@@ -144,10 +147,14 @@ class Inbox:
             cursor.execute("begin transaction")
             try:
                 yield
+                cursor.execute("commit")
             except BaseException:
-                cursor.execute("rollback")
+                # A failed commit (a full disk) may leave the transaction open or end it:
+                # either way the cursor must be usable for the next one.
+                with suppress(duckdb.Error):
+                    cursor.execute("rollback")
                 raise
-            cursor.execute("commit")
+            self.generation += 1
 
     def add_polls(self, cursor, staged: Staged) -> int:
         """Store staged polls once each (a retried poll is not stored again); the number of

@@ -16,7 +16,10 @@ from storemon.service.errors import InvalidRequest
 from storemon.service.schemas import Poll, Refusal, Stored, StoreRegistration, UploadedFile
 
 router = APIRouter(tags=["ingest"])
-INVALID = {422: {"model": Refusal, "description": "an invalid value or shape; nothing stored"}}
+INVALID = {
+    422: {"model": Refusal, "description": "an invalid value or shape; nothing stored"},
+    507: {"model": Refusal, "description": "the home's disk is full; nothing stored"},
+}
 POLLS_BODY = {
     "required": True,
     "content": {
@@ -90,13 +93,22 @@ async def upload(
 def _store_upload(service: Service, files: dict[str, UploadFile]) -> dict[str, UploadedFile]:
     saved = {}
     try:
-        for name, file in files.items():
-            path = saved[name] = service.scratch_path(Path(file.filename or name).suffix)
-            with path.open("wb") as target:
-                shutil.copyfileobj(file.file, target)
-        labels = {name: f"{name} ({file.filename})" if file.filename else name
-                  for name, file in files.items()}  # fmt: skip
-        return service.store_upload(saved, labels)
+        with service.writing():
+            return _save_and_store(service, files, saved)
     finally:
         for path in saved.values():
             path.unlink(missing_ok=True)
+
+
+def _save_and_store(
+    service: Service, files: dict[str, UploadFile], saved: dict[str, Path]
+) -> dict[str, UploadedFile]:
+    """The uploaded files saved in the home's scratch folder (`saved`, removed by the caller),
+    then stored."""
+    for name, file in files.items():
+        path = saved[name] = service.scratch_path(Path(file.filename or name).suffix)
+        with path.open("wb") as target:
+            shutil.copyfileobj(file.file, target)
+    labels = {name: f"{name} ({file.filename})" if file.filename else name
+              for name, file in files.items()}  # fmt: skip
+    return service.store_upload(saved, labels)

@@ -60,12 +60,26 @@ def csv_file(service: Service, row: dict) -> Response:
     return Response(content, media_type="text/csv", headers={"Content-Disposition": disposition})
 
 
-@router.post("/trigger_report", response_model=ReportCreated, responses={422: {"model": Refusal}})
+TRIGGER_REFUSALS = {
+    422: {"model": Refusal},
+    429: {
+        "model": Refusal,
+        "description": "too many reports waiting (--max-queued-reports); nothing queued",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        },
+    },
+    507: {"model": Refusal, "description": "the home's disk is full; nothing queued"},
+}
+
+
+@router.post("/trigger_report", response_model=ReportCreated, responses=TRIGGER_REFUSALS)
 def trigger_report(
     service: ServiceDependency, request: ReportRequest | None = None
 ) -> ReportCreated:
     """Start a report over the data stored so far; answers at once. Reports run one at a time,
-    in trigger order."""
+    in trigger order. The same request while an identical report waits (nothing stored since)
+    answers that report's id."""
     request = request or ReportRequest()
     return ReportCreated(report_id=service.trigger_report(request.as_of, request.interpolation))
 
