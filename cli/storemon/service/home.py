@@ -47,8 +47,8 @@ def check_home(home: Path) -> str:
 
 def _read_everything(inbox: Path) -> dict[str, int]:
     """Each table's rows, every value read (a hash of each column forces it)."""
-    config = {"enable_progress_bar": False}
-    with duckdb.connect(str(inbox), read_only=True, config=config) as connection:
+    with duckdb.connect(str(inbox), read_only=True) as connection:
+        connection.execute("set enable_progress_bar = false")
         tables = [
             name
             for (name,) in connection.execute(
