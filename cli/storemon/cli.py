@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import click
@@ -251,15 +249,7 @@ def serve(
         return
     settings = Settings(home, token or None, keep_reports, max_upload_mb, max_queued_reports)
     eprint(f"serving on http://{host}:{port} (home {home.resolve()}); starting the report worker")
-    app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-    service = getattr(app.state, "service", None)
-    if service is not None and service.worker.thread.is_alive():
-        # A report was still running when the server stopped (it is Failed, "interrupted",
-        # at the next start): end the process now rather than wait for it.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
 cli.add_command(generate)

@@ -20,10 +20,13 @@ class DiskWatch:
         self.home = home
         self.lock = threading.Lock()
         self.error: str | None = None  # the last write's failure for lack of space
+        self.free_at_error: int | None = None
 
     def failed(self, error: BaseException) -> None:
+        free = self.free_bytes()
         with self.lock:
             self.error = str(error).strip().splitlines()[0] if str(error).strip() else "ENOSPC"
+            self.free_at_error = free
 
     def ok(self) -> None:
         with self.lock:
@@ -37,10 +40,16 @@ class DiskWatch:
 
     def reasons(self) -> list[str]:
         found = []
+        free = self.free_bytes()
         with self.lock:
+            if (
+                free is not None
+                and self.free_at_error is not None
+                and free > self.free_at_error + LOW_DISK_BYTES
+            ):
+                self.error = None  # space was freed since: the next write will tell
             if self.error is not None:
                 found.append(f"disk: a write to the home failed for lack of space ({self.error})")
-        free = self.free_bytes()
         if free is not None and free < LOW_DISK_BYTES:
             found.append(
                 f"disk: {free // (1024 * 1024)} MB free on the home's disk"
