@@ -177,6 +177,23 @@ def test_identical_waiting_triggers_share_one_report_until_something_is_stored(c
     assert reports[after_a_poll["report_id"]]["stores"] == reports[first]["stores"] + 1
 
 
+def test_a_storm_of_identical_triggers_shares_reports_and_never_fails(client):
+    """50 at once, from 16 threads: each answered 200 (shared) or 429, never anything else."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = client.app.state.service
+    client.post("/poll", json={**POLL, "store_id": "lim-storm"})
+    with blocked_worker(service), ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: client.post("/trigger_report"), range(50)))
+        assert {answer.status_code for answer in answers} == {200}
+        ids = {answer.json()["report_id"] for answer in answers}
+        # The first may have been taken by the worker before the next arrived: then two.
+        assert len(ids) <= 2
+        assert service.worker.queued() <= 1
+    for report_id in ids:
+        assert finished(client, report_id)["status"] == "Complete"
+
+
 class Unexpected(BaseException):
     """Not even an Exception: what once ended the report thread for good."""
 

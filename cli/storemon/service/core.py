@@ -240,7 +240,7 @@ class Service:
 
     def _retry_after(self) -> int:
         """Seconds until a place in the queue is likely free: about one report's time."""
-        seconds = self.history.report_seconds()[-20:]
+        seconds = self.history.report_seconds()
         typical = sum(seconds) / len(seconds) if seconds else 1.0
         return max(1, min(3600, math.ceil(typical)))
 

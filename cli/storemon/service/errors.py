@@ -150,7 +150,8 @@ def refusal(error: ServiceError) -> JSONResponse:
 
 
 def add_exception_handlers(app) -> None:
-    """Every refusal a JSON `detail` (docs/service.md, Refusals); handlers that cannot fail."""
+    """Every refusal a JSON `detail` (docs/service.md, Bad requests); handlers that cannot
+    fail."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
