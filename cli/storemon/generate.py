@@ -151,7 +151,8 @@ def _load_sources(
         "CREATE TABLE src_hours (rid BIGINT, store_id VARCHAR, day VARCHAR, s VARCHAR, e VARCHAR)"
     )
     con.execute("CREATE TABLE src_tz (rid BIGINT, store_id VARCHAR, tz VARCHAR)")
-    # SPEC: `day` wins over `dayOfWeek` (the first accepted name); the output always says `day`.
+    # As in export, `day` wins over `dayOfWeek` (the first accepted name); the output always
+    # says `day`.
     if hours_from is not None:
         _load(con, hours_from, "--hours-from", "src_hours", "menu_hours")
     if timezones_from is not None:

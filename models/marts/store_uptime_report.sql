@@ -1,6 +1,6 @@
-{# The report (SPEC §6 and §8): per store, the time open and active (uptime) and open and
-   inactive (downtime) in the last hour (minutes), day and week (hours), unrounded. NULL for a
-   store with no poll that counts: unknown, not zero. #}
+{# The report (docs/numbers.md, The measures): per store, the time open and active (uptime) and
+   open and inactive (downtime) in the last hour (minutes), day and week (hours), unrounded. NULL
+   for a store with no poll that counts: unknown, not zero. #}
 with
 
 int_stores as (

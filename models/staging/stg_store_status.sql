@@ -3,7 +3,7 @@
     and only the rejected ones need a number, which rejected_rows gives them.
     With the setting `future_limit_hours` (`storemon serve` sets 24; empty, the default, means
     no limit) a poll stamped more than that after the engine's clock is rejected, so that one
-    bad clock cannot move every later report's "now" (SPEC §10.1). #}
+    bad clock cannot move every later report's "now" (docs/service.md, Bad requests). #}
 {%- set future_limit_hours = setting('future_limit_hours') | string | trim %}
 {%- if future_limit_hours and not future_limit_hours.isdigit() %}
     {{ exceptions.raise_compiler_error(

@@ -24,10 +24,10 @@ STAGING_MODELS = {
     "menu_hours": "stg_menu_hours",
     "timezones": "stg_timezones",
 }
-# A poll stamped more than this after the service's clock is rejected (SPEC §10.1): the staging
-# SQL's setting `future_limit_hours`, which the files path leaves unset.
+# A poll stamped more than this after the service's clock is rejected (docs/service.md, Bad
+# requests): the staging SQL's setting `future_limit_hours`, which the files path leaves unset.
 FUTURE_LIMIT_HOURS = 24
-# The field each rejection reason is about (SPEC §7).
+# The field each rejection reason is about (docs/numbers.md, Bad input).
 REASON_FIELDS = {
     "empty store_id": "store_id",
     "unknown status": "status",
@@ -96,7 +96,7 @@ def rows_to_table(
 def file_to_table(
     connection: duckdb.DuckDBPyConnection, input_name: str, source: Path, table: str, label: str
 ) -> None:
-    """A CSV or Parquet file of one input (SPEC §1: any column order, trimmed header names, a
+    """A CSV or Parquet file of one input (docs/inputs.md: any column order, trimmed header names, a
     byte-order mark ignored, `dayOfWeek` for `day`) as a temporary table of the input's
     columns, numbered in file order. `label` names the file in errors."""
     with source.open("rb") as handle:
