@@ -165,7 +165,7 @@ def generate_prefix(prefix: list[str]) -> list[str]:
     if has_command(prefix, "generate"):
         return [*prefix, "generate"]
     # Not registered in the group yet: the same command object, called directly.
-    code = "from storemon.generate import generate; generate(prog_name='storemon generate')"
+    code = "from storemon.cli import generate_command as g; g(prog_name='storemon generate')"
     return [sys.executable, "-c", code]
 
 

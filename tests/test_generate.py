@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
-from storemon.generate import generate
+from storemon.cli import generate_command as generate
 
 REPO = Path(__file__).resolve().parents[1]
 LOOP = Path(__file__).resolve().parents[2] / "shared" / "data" / "loop"
