@@ -1,6 +1,3 @@
-{# When each store is open within the report week, as disjoint UTC intervals [opens_at,
-    closes_at): overlapping and touching business-hours rows merged, so no instant counts twice,
-    and stores with no business-hours row open the whole week (docs/numbers.md, Business hours). #}
 with
 
 int_business_hours_expanded as (

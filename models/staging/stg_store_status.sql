@@ -1,5 +1,4 @@
-{# One row per poll row read, valid or not; `rejection_reason` says why a row cannot be used.
-    A CSV file's rows are not numbered here: numbering millions of polls serialises the read,
+{# A CSV file's rows are not numbered here: numbering millions of polls serialises the read,
     and only the rejected ones need a number, which rejected_rows gives them.
     With the setting `future_limit_hours` (`storemon serve` sets 24; empty, the default, means
     no limit) a poll stamped more than that after the engine's clock is rejected, so that one
