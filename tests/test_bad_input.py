@@ -231,6 +231,16 @@ def test_missing_column_names_the_file_and_the_column(tmp_path, db, kind, header
     assert_failed(run, str(run.files[kind]), column)
 
 
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_file_with_another_delimiter_is_refused_saying_so(tmp_path, db, delimiter, name):
+    # Decision: spreadsheets in some locales write ';' (or tabs) into a ".csv"; the error says
+    # so rather than only that store_id is missing.
+    row = delimiter.join(["s", "active", "2024-01-10 00:00:00 UTC"])
+    header = delimiter.join(["store_id", "status", "timestamp_utc"])
+    run = export(tmp_path, db, status=f"{header}\n{row}\n")
+    assert_failed(run, str(run.files["status"]), "store_id", f"separated by {name}, not commas")
+
+
 def test_extra_columns_are_ignored(tmp_path, db):
     run = export(
         tmp_path,

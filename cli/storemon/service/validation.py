@@ -93,6 +93,20 @@ def rows_to_table(
     )
 
 
+def _other_delimiter_note(header: list[str]) -> str:
+    """For a header that is one name holding semicolons or tabs (a spreadsheet's "CSV" in some
+    locales): a sentence saying so, to end the missing-column error with; else nothing. The
+    files path says the same (the `other_delimiter_note` macro)."""
+    if len(header) == 1:
+        for delimiter, name in ((";", "semicolons"), ("\t", "tabs")):
+            if delimiter in header[0]:
+                return (
+                    f". The header is separated by {name}, not commas: save the file as"
+                    " comma-separated CSV"
+                )
+    return ""
+
+
 def file_to_table(
     connection: duckdb.DuckDBPyConnection, input_name: str, source: Path, table: str, label: str
 ) -> None:
@@ -117,6 +131,7 @@ def file_to_table(
         if found is None:
             raise InputShapeError(
                 f"{label} has no column {' or '.join(names)} (its header: {', '.join(header)})"
+                + _other_delimiter_note(header)
             )
         chosen.append((names[0], header.index(found), found))
     if is_parquet:
