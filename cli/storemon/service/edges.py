@@ -1,7 +1,8 @@
-"""The edges of the service (SPEC §10.1), in one ASGI middleware that runs before any route
-reads a body: the token (or, for the GET pages, the login cookie), the body's declared type
-and encoding, its size counted as it arrives, and a request id for any unexpected error. Every
-other refusal is raised as an exception of errors.py, which has its one handler."""
+"""The edges of the service (docs/service.md, Bad requests), in one ASGI middleware that runs
+before any route reads a body: the token (or, for the GET pages, the login cookie), the
+body's declared type and encoding, its size counted as it arrives, and a request id for any
+unexpected error. Every other refusal is raised as an exception of errors.py, which has its
+one handler."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from storemon.project import eprint
 
 OPEN_PATHS = {"/health", "/login"}
-# What the login cookie opens: GET pages that a browser shows (SPEC §10.1). The API of the
-# seeds (/get_report, every POST) still needs the Bearer header.
+# What the login cookie opens: GET pages that a browser shows (docs/service.md, Signing in).
+# The API of the seeds (/get_report, every POST) still needs the Bearer header.
 COOKIE_PATHS = {"/reports", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 COOKIE_PREFIX = "/reports/"
 COOKIE_NAME = "storemon_login"
@@ -125,7 +126,7 @@ class RequestGate:
             )
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> Response | None:
-        """The answer to a request refused on its headers alone, in the order of SPEC §10.1:
+        """The answer to a request refused on its headers alone, in the order docs/service.md gives:
         the token, then the body's type and encoding, then its declared size."""
         path, method = scope["path"], scope["method"]
         if self.token and path not in OPEN_PATHS and not self._signed_in(path, method, headers):
