@@ -1,4 +1,4 @@
-{#- Whether a trimmed, non-empty store_id is invalid (docs/numbers.md, Store ids): more than
+{#- Whether a trimmed, non-empty store_id is invalid (docs/inputs.md, Store ids): more than
     255 characters, a control character (U+0000-U+001F, U+007F-U+009F: general category Cc),
     or a first character that a spreadsheet reads as the start of a formula (`=`, `+`, `-`,
     `@`). Characters are code points, as in length(); nothing is normalised. -#}
