@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -303,6 +304,8 @@ def serve(
     from storemon.service.app import create_app
     from storemon.service.core import HomeInUse, Settings, lock_home
 
+    if token is None and os.environ.get("STOREMON_TOKEN") == "":
+        token = ""  # Click takes an empty variable for an unset one: serving open by mistake
     if token is not None and not token.strip():
         raise click.ClickException(
             "the token is empty (--token or STOREMON_TOKEN): give one, or leave both unset to"

@@ -25,6 +25,9 @@ from storemon.project import eprint
 
 # Descriptors the server needs besides its connections: DuckDB files, dbt, logs, the loop.
 OTHER_DESCRIPTORS = 256
+# Connections one turn of the event loop may accept before those it closed are gone (uvicorn's
+# 503 counts closing connections too): the slack between the cap and uvicorn's 503.
+ACCEPT_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -173,8 +176,8 @@ def run(app: Any, host: str, port: int, limits: Limits, forwarded_allow_ips: str
         log_level="warning",
         http=http,
         timeout_keep_alive=limits.keep_alive_timeout,
-        # A request on a connection past the cap (none idle to close) is answered 503 at once.
-        limit_concurrency=limits.max_connections + 1,
+        # Every connection busy (none idle to close) and more arriving: 503 at once.
+        limit_concurrency=limits.max_connections + ACCEPT_BATCH,
         h11_max_incomplete_event_size=limits.max_header_kb * 1024,
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
