@@ -19,10 +19,10 @@ from storemon.service.schemas import Health, Refusal
 health = APIRouter(tags=["health"])
 
 
+# async: answered on the event loop, never queued behind requests waiting for a worker thread.
 @health.get("/health", response_model=Health)
 async def get_health() -> Health:
-    """Liveness; needs no token. async: answered on the event loop, never queued behind
-    requests that wait for a worker thread."""
+    """Liveness; needs no token."""
     return Health()
 
 
