@@ -44,7 +44,7 @@ STOREMON = str(Path(sys.executable).with_name("storemon"))
 DEFAULT_MAX_ROWS = 1_000_000
 # The memory a server may reach for one request within the default limits (docs/service.md,
 # Limits): the peak resident size of the whole process.
-MEMORY_BUDGET_MB = 1536
+MEMORY_BUDGET_MB = 1024
 # Raised for the Loop-scale figures: a week of Loop-scale polls is 2.7 million rows.
 LARGE = ("--max-upload-mb", "4096", "--max-rows", "10000000")
 
