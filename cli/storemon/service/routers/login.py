@@ -1,7 +1,8 @@
-"""A browser's sign-in (SPEC §10.1), after datasette's `--root` link: `/login?token=…` (or the
-form at `/login`) sets an HttpOnly, SameSite=Strict cookie that opens the GET pages, then
-redirects to the page asked for (`next`); `/logout` clears it. Every API call and every POST
-still needs the Bearer header, so the cookie cannot be used to send anything (no CSRF).
+"""A browser's sign-in (docs/service.md, Signing in), after datasette's `--root` link:
+`/login?token=…` (or the form at `/login`) sets an HttpOnly, SameSite=Strict cookie that opens
+the GET pages, then redirects to the page asked for (`next`); `/logout` clears it. Every API
+call and every POST still needs the Bearer header, so the cookie cannot be used to send
+anything (no CSRF).
 
 The cookie is `Secure` when the request came over HTTPS, directly or through a proxy the
 server trusts (`--forwarded-allow-ips`: uvicorn then takes the scheme from X-Forwarded-Proto),

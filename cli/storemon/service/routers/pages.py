@@ -1,5 +1,5 @@
 """Reports as pages: the HTML report of `storemon export --html` for a Complete report, and
-one page per store, both drawn from the report's own database.
+one page per store, both drawn from the report's own database (docs/html-report.md).
 
 A Complete report never changes, so each page is rendered once and kept in the report's folder
 (`pages/`); rendering runs in worker threads, at most `page_threads` at once, so that pages
