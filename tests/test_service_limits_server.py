@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import resource
 import socket
+import statistics
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -173,7 +174,7 @@ def report_id(server) -> str:
 
 def test_pages_do_not_starve_health_or_polls(server, report_id):
     """Forty store pages at once, each rendered (none kept yet): /health and /poll answer
-    while they render, in about their usual time (the bound is loose: a loaded test machine)."""
+    while they render, in about their usual time."""
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=120) as client:
 
         def page(n: int) -> int:
@@ -191,7 +192,9 @@ def test_pages_do_not_starve_health_or_polls(server, report_id):
             rendering = sum(not future.done() for future in pages)
             assert [future.result() for future in pages] == [200] * 40
     assert rendering > 0, "the pages were done before the last poll: no contention measured"
-    assert max(seconds) < 3, seconds
+    # Typically a few tenths of a second each; pages once held them up to 15 s. The bound on
+    # the slowest is loose: a test machine shared with other work stalls now and then.
+    assert statistics.median(seconds) < 1 and max(seconds) < 8, seconds
 
 
 def test_every_store_id_reaches_its_page_on_a_real_server(server, report_id):
