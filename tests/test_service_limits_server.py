@@ -1,185 +1,259 @@
-"""`storemon serve` as a real process under stress (docs/operating.md): its home on a small
-tmpfs that fills up, SIGTERM with a long queue of reports, and a damaged home at start. The
-disk test needs root (to mount the tmpfs) and is skipped without it."""
+"""The limits of `storemon serve` on a real server process (uvicorn and its protocol, as
+deployed): slow and idle clients, many idle connections under a low descriptor limit, a huge
+header line, a slow body, HTML pages beside /health, the sign-in cookie behind a proxy, wrong
+guesses, a non-ASCII token, store ids that a path cannot carry as they are, and the refusals of
+an empty or short token. Each bounded in time; the server's log holds no traceback at the end
+(the tests run in file order; the log test comes last)."""
 
 from __future__ import annotations
 
-import os
-import signal
+import contextlib
+import resource
+import socket
+import statistics
 import subprocess
 import time
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
-import duckdb
 import httpx
 import pytest
 from loopback import free_port
-from support import generate_inputs, storemon_executable
-from test_service_server import Server, upload, wait_report
+from support import storemon_executable
+from test_service_server import Server, wait_report
 
-from storemon.service.history import NOT_STARTED
-
-DISK_MB = 48
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A tmpfs of DISK_MB, unmounted at the end; skipped where mounting is not allowed."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "tmpfs", str(mount_point)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def fill(disk: Path, leave: int = 0) -> Path:
-    """Fill `disk` up, then give back `leave` bytes."""
-    filler = disk / "filler"
-    with filler.open("wb", buffering=0) as handle:
-        for size in (1 << 20, 1 << 12, 1):
-            try:
-                while True:
-                    handle.write(b"\0" * size)
-            except OSError:
-                pass
-    with filler.open("r+b") as handle:
-        handle.truncate(max(0, filler.stat().st_size - leave))
-    return filler
-
-
-def polls_batch(prefix: str, count: int, day: int) -> list[dict]:
-    return [
-        {"store_id": f"{prefix}{n}", "status": "active",
-         "timestamp_utc": f"2024-02-{day:02} {n % 24:02}:{n % 60:02}:00"}
-        for n in range(count)
-    ]  # fmt: skip
-
-
-def test_a_full_disk_refuses_writes_with_507_says_so_and_recovers(small_disk):
-    server = Server(small_disk / "home").start()
-    answered = 0  # polls answered 200: every one must be in the inbox at the end
-    try:
-        with server.client() as client:
-            assert client.post("/polls", json=polls_batch("a", 3000, 1)).json() == {"stored": 3000}
-            answered += 3000
-            first = wait_report(client, client.post("/trigger_report").json()["report_id"])
-            assert first["status"] == "Complete"
-
-            filler = fill(small_disk)
-            refused = client.post("/polls", json=polls_batch("b", 3000, 2))
-            assert refused.status_code == 507, refused.text
-            assert "disk" in refused.json()["detail"]
-            health = client.get("/health")
-            assert health.status_code == 503 and health.json()["status"] == "degraded"
-            assert any(r.startswith("disk:") for r in health.json()["reasons"])
-            assert 'storemon_degraded{kind="disk"} 1.0' in client.get("/metrics").text
-
-            # Room for the history row but not for the report: it fails, saying why.
-            filler.unlink()
-            fill(small_disk, leave=64 * 1024)
-            trigger = client.post("/trigger_report", json={"as_of": "2024-02-01 20:00:00"})
-            if trigger.status_code == 200:
-                report_id = trigger.json()["report_id"]
-                deadline = time.monotonic() + 60
-                # Until it failed, or its failure waits for room to be recorded.
-                while client.get(f"/get_report/{report_id}").json()["status"] == "Running":
-                    if any(r.startswith("reports:") for r in client.get("/health").json().get(
-                            "reasons", [])):  # fmt: skip
-                        break
-                    assert time.monotonic() < deadline
-                    time.sleep(0.2)
-            else:
-                assert trigger.status_code == 507, trigger.text
-                report_id = None
-            (small_disk / "filler").unlink()
-
-            if report_id is not None:
-                report = wait_report(client, report_id, timeout=60)
-                assert report["status"] == "Failed", report
-                assert report["error"].startswith("the disk of the home is full"), report
-            assert client.post("/polls", json=polls_batch("c", 3000, 3)).json() == {"stored": 3000}
-            answered += 3000
-            assert client.get("/health").json() == {"status": "ok"}
-            last = wait_report(client, client.post("/trigger_report").json()["report_id"])
-            assert last["status"] == "Complete"
-            assert last["stores"] == 6000
-        server.kill(signal.SIGTERM)
-        # uvicorn ends by raising the signal it caught again, once it has stopped cleanly.
-        assert server.process.returncode in (0, -signal.SIGTERM)
-    finally:
-        server.kill()
-    log = server.log.read_text()
-    assert "Traceback" not in log, log
-    with duckdb.connect(str(small_disk / "home" / "inbox.duckdb"), read_only=True) as inbox:
-        assert inbox.execute("select count(*) from polls").fetchone() == (answered,)
+TOKEN = "édge-tøken-ünïcode-0123456789"  # non-ASCII: sent as UTF-8 bytes
+AUTH = {"Authorization": b"Bearer " + TOKEN.encode("utf-8")}
+HEADER_TIMEOUT = 2
+BODY_TIMEOUT = 2
+MAX_CONNECTIONS = 40
+DESCRIPTORS = 300  # the server's descriptor limit: fewer than the idle connections below
+ODD_IDS = ["a/b", ".", "..", "%2F", "with space", "ünï-çødé", "x?y#z"]
 
 
 @pytest.fixture(scope="module")
-def busy_data(tmp_path_factory) -> Path:
-    """Enough stores that a report takes a while."""
-    return generate_inputs(tmp_path_factory.mktemp("busy") / "data", stores=1500, days=8, seed=3)
-
-
-def test_sigterm_with_a_long_queue_stops_in_seconds_and_no_report_is_lost(tmp_path, busy_data):
-    home = tmp_path / "home"
-    server = Server(home, "--max-queued-reports", "500").start()
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("limits-home") / "home"
+    options = ["--token", TOKEN, "--header-timeout", str(HEADER_TIMEOUT), "--body-timeout",
+               str(BODY_TIMEOUT), "--max-connections", str(MAX_CONNECTIONS), "--max-header-kb",
+               "16", "--keep-alive-timeout", "2"]  # fmt: skip
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (DESCRIPTORS, hard))  # the server inherits it
     try:
-        with server.client() as client:
-            upload(client, busy_data)
-            ids = []
-            for n in range(200):
-                # A poll between triggers: each report of other data, none shared.
-                poll = {"store_id": f"q{n}", "status": "active",
-                        "timestamp_utc": "2024-01-01 00:00:00"}  # fmt: skip
-                assert client.post("/poll", json=poll).status_code == 200
-                ids.append(client.post("/trigger_report").json()["report_id"])
-        started = time.monotonic()
-        server.process.send_signal(signal.SIGTERM)
-        server.process.wait(timeout=60)
-        assert time.monotonic() - started < 15
-        assert server.process.returncode in (0, -signal.SIGTERM)
+        server = Server(home, *options)
+        server.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        yield server
     finally:
         server.kill()
-    assert "Traceback" not in server.log.read_text()
-    again = Server(home).start()
+
+
+def connect(server) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=30)
+
+
+def health_seconds(server) -> float:
+    started = time.monotonic()
+    assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+    return time.monotonic() - started
+
+
+def closed_after(sock: socket.socket, limit: float) -> tuple[float, bytes]:
+    """Seconds until the server closes `sock` (reading what it says), at most `limit`."""
+    started = time.monotonic()
+    sock.settimeout(limit)
+    said = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return time.monotonic() - started, said
+        said += chunk
+
+
+def test_a_connection_that_sends_nothing_is_closed(server):
+    with connect(server) as idle:
+        seconds, said = closed_after(idle, HEADER_TIMEOUT + 5)
+    assert seconds < HEADER_TIMEOUT + 2 and said == b""
+
+
+def test_slowloris_headers_are_cut_off_while_health_answers(server):
+    with connect(server) as slow:
+        slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        started, cut = time.monotonic(), None
+        for byte in b"X-Slow: " + b"a" * 100:
+            try:
+                slow.sendall(bytes([byte]))
+            except OSError:
+                cut = time.monotonic() - started
+                break
+            assert health_seconds(server) < 1
+            time.sleep(0.25)
+            slow.settimeout(0.01)
+            try:
+                if slow.recv(65536).startswith(b"HTTP/1.1 408"):
+                    cut = time.monotonic() - started
+                    break
+            except TimeoutError:
+                pass
+    assert cut is not None and cut < HEADER_TIMEOUT + 1.5
+
+
+def test_a_slow_body_is_408_and_stores_nothing(server):
+    before = polls_stored(server)
+    with connect(server) as slow:
+        head = (b"POST /polls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                + b"\r\nContent-Type: text/csv\r\nContent-Length: 1000\r\n\r\n")  # fmt: skip
+        slow.sendall(head + b"store_id,status,timestamp_utc\n")
+        started, answer = time.monotonic(), b""
+        slow.settimeout(0.5)
+        while time.monotonic() - started < BODY_TIMEOUT + 5 and b"\r\n\r\n" not in answer:
+            try:
+                slow.sendall(b"1")
+                answer += slow.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert time.monotonic() - started < BODY_TIMEOUT + 2
+    assert polls_stored(server) == before
+
+
+def test_many_idle_connections_do_not_stop_health(server):
+    """More idle connections than the server has descriptors: the longest idle are closed."""
+    sockets = []
     try:
-        with again.client() as client:
-            reports = {r["report_id"]: r for r in client.get("/reports").json()}
-            assert set(ids) <= set(reports)
-            statuses = [reports[report_id]["status"] for report_id in ids]
-            assert "Running" not in statuses
-            not_started = [r for r in reports.values() if r["error"] == NOT_STARTED]
-            assert len(not_started) >= 150  # most never had their turn
-            assert all(r["status"] == "Failed" for r in not_started)
-            fresh = client.post("/trigger_report").json()["report_id"]
-            assert wait_report(client, fresh)["status"] == "Complete"
+        for _ in range(DESCRIPTORS + 100):
+            sockets.append(connect(server))
+        for _ in range(5):
+            assert health_seconds(server) < 2
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as client:
+            assert client.get("/reports").status_code == 200
     finally:
-        again.kill(signal.SIGTERM)
+        for sock in sockets:
+            sock.close()
 
 
-def test_a_damaged_home_is_refused_at_start_in_one_line(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "inbox.duckdb").write_bytes(os.urandom(50_000))
-    port = free_port()
-    started = subprocess.run(
-        [storemon_executable(), "serve", "--home", str(home), "--port", str(port)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert started.returncode == 1
-    assert "Traceback" not in started.stderr
-    assert started.stderr.strip().splitlines() == [
-        f"Error: {home / 'inbox.duckdb'} is damaged (IO Error: The file"
-        f' "{home / "inbox.duckdb"}" exists, but it is not a valid DuckDB database file!):'
-        " restore it (and its .wal, if any) from a backup, or move it aside to start with an"
-        " empty inbox (docs/operating.md, A damaged home)"
-    ]
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+def test_a_huge_header_line_is_refused_quickly(server):
+    started, sent, said = time.monotonic(), 0, b""
+    with connect(server) as huge:
+        huge.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Huge: ")
+        chunk = b"a" * 65536
+        try:
+            while sent < 100 * 1024 * 1024:
+                huge.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):  # reset: the connection is closed all the same
+            said = closed_after(huge, 10)[1]
+    assert time.monotonic() - started < 5 and sent < 10 * 1024 * 1024
+    assert said == b"" or said.startswith(b"HTTP/1.1 431"), said[:200]
+    assert health_seconds(server) < 1
+
+
+def polls_stored(server) -> float:
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        metrics = client.get("/metrics").text
+    line = next(line for line in metrics.splitlines() if line.startswith("storemon_polls_stored"))
+    return float(line.split()[-1])
+
+
+@pytest.fixture(scope="module")
+def report_id(server) -> str:
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+        polls = [{"store_id": store, "status": "active", "timestamp_utc": "2024-11-04 10:00:00"}
+                 for store in ODD_IDS + [f"s{n}" for n in range(40)]]  # fmt: skip
+        assert client.post("/polls", json=polls).status_code == 200
+        report_id = client.post("/trigger_report").json()["report_id"]
+        assert wait_report(client, report_id)["status"] == "Complete"
+    return report_id
+
+
+def test_pages_do_not_starve_health_or_polls(server, report_id):
+    """Forty store pages at once, each rendered (none kept yet): /health and /poll answer
+    while they render, in about their usual time."""
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=120) as client:
+
+        def page(n: int) -> int:
+            return client.get(f"/reports/{report_id}/stores/s{n}").status_code
+
+        with ThreadPoolExecutor(40) as pool:
+            pages = [pool.submit(page, n) for n in range(40)]
+            seconds = []
+            for minute in range(10):
+                started = time.monotonic()
+                poll = {"store_id": "s0", "status": "active",
+                        "timestamp_utc": f"2024-11-04 11:{minute:02}:00"}  # fmt: skip
+                assert client.post("/poll", json=poll).status_code == 200
+                seconds += [time.monotonic() - started, health_seconds(server)]
+            rendering = sum(not future.done() for future in pages)
+            assert [future.result() for future in pages] == [200] * 40
+    assert rendering > 0, "the pages were done before the last poll: no contention measured"
+    # Typically a few tenths of a second each; pages once held them up to 15 s. The bound on
+    # the slowest is loose: a test machine shared with other work stalls now and then.
+    assert statistics.median(seconds) < 1 and max(seconds) < 8, seconds
+
+
+def test_every_store_id_reaches_its_page_on_a_real_server(server, report_id):
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+        for store in ODD_IDS:
+            query = client.get(f"/reports/{report_id}/stores", params={"store_id": store})
+            assert query.status_code == 200 and "<h1>Store " in query.text, store
+            if store not in (".", ".."):
+                path = client.get(f"/reports/{report_id}/stores/{quote(store, safe='')}")
+                assert path.status_code == 200 and query.text == path.text, store
+    # `..` as a raw segment (a client that does not fold it, such as curl --path-as-is).
+    with connect(server) as raw:
+        request = f"GET /reports/{report_id}/stores/.. HTTP/1.1\r\nHost: x\r\n".encode()
+        raw.sendall(request + b"Authorization: Bearer " + TOKEN.encode()
+                    + b"\r\nConnection: close\r\n\r\n")  # fmt: skip
+        said = closed_after(raw, 30)[1]
+    assert said.startswith(b"HTTP/1.1 200") and b"<h1>Store ..</h1>" in said
+
+
+def test_the_cookie_is_secure_behind_a_proxy_and_wrong_guesses_are_limited(server):
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        plain = browser.get("/login", params={"token": TOKEN}, follow_redirects=False)
+        assert plain.status_code == 303 and "Secure" not in plain.headers["set-cookie"]
+        proxied = browser.get("/login", params={"token": TOKEN}, follow_redirects=False,
+                              headers={"X-Forwarded-Proto": "https"})  # fmt: skip
+        cookie = proxied.headers["set-cookie"]
+        assert "; Secure" in cookie and "Max-Age=" in cookie and "HttpOnly" in cookie
+        assert browser.head("/health").status_code == 200
+        statuses = [browser.post("/login", data={"token": "guess"}).status_code
+                    for _ in range(11)]  # fmt: skip
+        assert statuses == [401] * 10 + [429]
+        refused = browser.get("/login", params={"token": TOKEN})
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("options", "environment", "message"),
+    [(["--token", ""], {}, "Error: the token is empty"),
+     (["--token", "  "], {}, "Error: the token is empty"),
+     ([], {"STOREMON_TOKEN": ""}, "Error: the token is empty")],
+)  # fmt: skip
+def test_an_empty_token_is_refused(tmp_path, options, environment, message):
+    command = [storemon_executable(), "serve", "--home", str(tmp_path / "home"), "--port",
+               str(free_port()), *options]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", **environment})  # fmt: skip
+    assert run.returncode == 1 and message in run.stderr, run.stderr
+
+
+def test_a_short_token_is_served_with_a_warning(tmp_path):
+    server = Server(tmp_path / "home", "--token", "short").start()
+    try:
+        assert "warning: the token is short (5 characters)" in server.log.read_text()
+        answer = httpx.get(f"{server.url}/reports", headers={"Authorization": "Bearer short"})
+        assert answer.status_code == 200
+    finally:
+        server.kill()
+
+
+def test_the_log_has_no_traceback(server):
+    log = server.log.read_text()
+    assert "Traceback" not in log and " failed:" not in log, log[-5000:]

@@ -3,6 +3,7 @@ time), opening the home folder and starting the report worker in its lifespan.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,22 +16,25 @@ from storemon.service.core import Service, Settings, bearer
 from storemon.service.edges import RequestGate, body_types_of
 from storemon.service.errors import add_exception_handlers
 from storemon.service.routers import ingest, login, metrics, pages, reports
+from storemon.service.routers.login import LoginGuard
 from storemon.service.schemas import Health, Refusal
 
 health = APIRouter(tags=["health"])
 
 
+# async: answered on the event loop, never queued behind requests waiting for a worker thread
+# (the checks of degraded() run on the loop's own executor, not the request threads').
 @health.get(
     "/health",
     response_model=Health,
     response_model_exclude_none=True,
     responses={503: {"model": Health, "description": "degraded: the reasons say why"}},
 )
-def get_health(request: Request):
+async def get_health(request: Request):
     """200 `{"status": "ok"}` when the service is fine; 503 `{"status": "degraded", "reasons":
     [...]}` when the home's disk is full or nearly, the inbox cannot be read or the report
     worker is stuck. Needs no token."""
-    reasons = request.app.state.service.degraded()
+    reasons = await asyncio.to_thread(request.app.state.service.degraded)
     if not reasons:
         return Health()
     return JSONResponse(Health(status="degraded", reasons=reasons).model_dump(), 503)
@@ -74,23 +78,25 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(
         ingest.router,
         dependencies=guarded,
-        responses={**unauthorized, **refusals(400, 413, 415, 422)},
+        responses={**unauthorized, **refusals(400, 408, 413, 415, 422)},
     )
     app.include_router(
         reports.router,
         dependencies=guarded,
-        responses={**unauthorized, **refusals(400, 413, 415)},
+        responses={**unauthorized, **refusals(400, 408, 413, 415)},
     )
     app.include_router(pages.router, dependencies=guarded, responses=unauthorized)
     metrics.install(app, guarded, responses=unauthorized)
     app.include_router(health)
     app.include_router(login.router)
     add_exception_handlers(app)
+    app.state.login_guard = LoginGuard()
     app.add_middleware(
         RequestGate,
         token=settings.token,
         max_bytes=settings.max_upload_bytes,
         max_mb=settings.max_upload_mb,
         body_types=body_types_of(app.openapi),
+        body_timeout=settings.body_timeout,
     )
     return app

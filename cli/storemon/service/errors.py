@@ -81,6 +81,15 @@ class InputShapeError(ServiceError):
     status = 422
 
 
+class TooManyRows(ServiceError):
+    """More rows in one request than `--max-rows` (413; nothing stored)."""
+
+    status = 413
+
+    def __init__(self, limit: int, label: str = "the request") -> None:
+        super().__init__(f"{label} has more than {limit} rows, the limit (--max-rows)")
+
+
 class TooManyReports(ServiceError):
     """The queue of reports waiting to run is full (`--max-queued-reports`)."""
 
@@ -90,6 +99,18 @@ class TooManyReports(ServiceError):
         super().__init__(
             f"{queued} reports are waiting to run (--max-queued-reports): try again in"
             f" {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class TooManyWrongTokens(ServiceError):
+    """Too many wrong tokens at /login from one client address (routers/login.py, LoginGuard)."""
+
+    status = 429
+
+    def __init__(self, address: str, retry_after: int) -> None:
+        super().__init__(
+            f"too many wrong tokens from {address}: try again in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
 
