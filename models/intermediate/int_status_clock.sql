@@ -11,7 +11,7 @@ int_report_clock as (
     select report_at from {{ ref('int_report_clock') }}
 ),
 
-settings as (
+run_settings as (
     select
         {{ status_time_sql }} as status_time,
         {{ silent_after_sql }} as silent_after_minutes
@@ -20,27 +20,27 @@ settings as (
 final as (
     select
         case
-            when settings.status_time = '' then int_report_clock.report_at
+            when run_settings.status_time = '' then int_report_clock.report_at
             else coalesce(
-                {{ parse_timestamp_utc('settings.status_time') }},
+                {{ parse_timestamp_utc('run_settings.status_time') }},
                 {{ raise_error(
-                    "'status_time ''' || settings.status_time || ''' is not a timestamp; "
+                    "'status_time ''' || run_settings.status_time || ''' is not a timestamp; "
                     ~ "use e.g. 2024-11-04T06:00:00Z or 2024-11-04 06:00:00'"
                 ) }}
             )
         end as status_at,
         case
             when
-                settings.silent_after_minutes != ''
-                and regexp_extract(settings.silent_after_minutes, '^[0-9]{1,6}$', 0)
-                = settings.silent_after_minutes
-                then cast(settings.silent_after_minutes as integer)
+                run_settings.silent_after_minutes != ''
+                and regexp_extract(run_settings.silent_after_minutes, '^[0-9]{1,6}$', 0)
+                = run_settings.silent_after_minutes
+                then cast(run_settings.silent_after_minutes as integer)
             else {{ raise_error(
-                "'silent_after_minutes ''' || settings.silent_after_minutes || ''' is not a "
+                "'silent_after_minutes ''' || run_settings.silent_after_minutes || ''' is not a "
                 ~ "whole number of minutes from 0 to 999999'"
             ) }}
         end as silent_after_minutes
-    from settings
+    from run_settings
     cross join int_report_clock
 )
 
