@@ -187,7 +187,7 @@ def test_console_script_plain_table(fleet, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "\x1b[" not in done.stdout
     assert done.stdout.splitlines()[-1] == (
-        "at 2024-03-11T12:00:00Z: 2 down, 0 silent, 0 up, 0 closed (2 stores)"
+        "at 2024-03-11T12:00:00Z: 2 down, 2 silent, 1 up, 1 closed (6 stores)"
     )
 
 

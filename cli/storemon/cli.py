@@ -228,9 +228,9 @@ def status_command(
     spark_target: str,
     verbose: bool,
 ) -> None:
-    """Show where each store stands now: closed, or open and up, down or silent.
+    """Show which stores are down now, and since when.
 
-    "Now" is the report time: the latest valid poll, or --as-of. The command builds the same
+    Each store is closed, or open and up, down or silent. "Now" is the report time: the latest valid poll, or --as-of. The command builds the same
     database as `export` (without writing a report file) and prints its table
     store_status_now; docs/status.md says what each state means.
 
