@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from support import query, storemon_executable, write_inputs
 
+from storemon import export as export_module
 from storemon.cli import cli
 from storemon.status import format_duration, format_instant, render_json
 
@@ -161,6 +162,45 @@ def test_export_builds_the_model_with_its_threshold(fleet, tmp_path):
     # was polled at 11:55, `up` at 11:30.
     assert dict(rows) == {"closed": "closed", "down": "silent", "edge": "silent",
                           "never": "silent", "silent": "silent", "up": "silent"}  # fmt: skip
+
+
+def test_the_recorded_plan_runs_again_at_another_instant(fleet, tmp_path, monkeypatch):
+    """The export's plan (replayed without dbt) reads T and the threshold as variables: the
+    `status_time` setting from the environment, --silent-after from the command line."""
+    db = tmp_path / "p.duckdb"
+    args = ["export", "--data", str(fleet), "--as-of", AS_OF, "--db", str(db)]
+    args += ["--out", str(tmp_path / "r.csv")]
+    assert CliRunner().invoke(cli, args).exit_code == 0  # dbt runs and records the plan
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the export ran dbt although its plan was recorded")
+
+    monkeypatch.setattr(export_module, "run_dbt", refuse)
+    monkeypatch.setenv("STOREMON_STATUS_TIME", "2024-03-11T14:30:00+01:00")
+    sql = "select store_id, state, state_since from store_status_now order by 1"
+    # T = 13:30 UTC, 120 minutes: `down` now sees its poll at 12:00:00.000001 (active, after
+    # the inactive 11:55); `up`'s 11:30 poll is exactly 120 minutes old; `closed` opened at
+    # 13:00 and its 11:00 poll is 150 minutes old; `edge`'s 10:00 poll is 210 minutes old.
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert query(db, "select * from int_status_clock") == [(datetime(2024, 3, 11, 13, 30), 120)]
+    assert query(db, sql) == [
+        ("closed", "silent", datetime(2024, 3, 11, 13, 0)),
+        ("down", "up", datetime(2024, 3, 11, 12, 0, 0, 1)),
+        ("edge", "silent", datetime(2024, 3, 11, 12, 0)),
+        ("never", "silent", None),
+        ("silent", "silent", datetime(2024, 3, 11, 11, 59)),
+        ("up", "up", datetime(2024, 3, 11, 11, 0)),
+    ]
+    # 300 minutes: only a store never polled is silent.
+    assert CliRunner().invoke(cli, [*args, "--silent-after", "300"]).exit_code == 0
+    assert query(db, sql) == [
+        ("closed", "up", datetime(2024, 3, 11, 11, 0)),
+        ("down", "up", datetime(2024, 3, 11, 12, 0, 0, 1)),
+        ("edge", "down", datetime(2024, 3, 11, 10, 0)),
+        ("never", "silent", None),
+        ("silent", "up", datetime(2024, 3, 11, 9, 59)),
+        ("up", "up", datetime(2024, 3, 11, 11, 0)),
+    ]
 
 
 def test_bad_options_are_user_errors(fleet, tmp_path):
