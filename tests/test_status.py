@@ -4,6 +4,7 @@ fleet whose every answer is worked out by hand below."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,7 +15,14 @@ from support import query, storemon_executable, write_inputs
 
 from storemon import export as export_module
 from storemon.cli import cli
-from storemon.status import format_duration, format_instant, render_json
+from storemon.status import (
+    Status,
+    format_duration,
+    format_instant,
+    render,
+    render_json,
+    render_plain_table,
+)
 
 # T = Monday 2024-03-11 12:00 UTC, silent after 120 minutes.
 AS_OF = "2024-03-11T12:00:00Z"
@@ -258,3 +266,24 @@ def test_render_json_of_no_rows():
 )
 def test_format_duration(length, text):
     assert format_duration(length) == text
+
+
+def test_on_a_terminal_the_table_has_colours_and_words(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the terminal's width, which Rich fills
+    at = datetime(2024, 3, 11, 12)
+    rows = [
+        dict(zip(COLUMNS, values, strict=True))
+        for values in [
+            ("a", "up", True, at, "active", at - timedelta(hours=3), None, None),
+            ("b", "down", True, at, "inactive", at - timedelta(minutes=5), None, None),
+        ]
+    ]
+    now = Status(at, 120, rows)
+    text = render(now, "table", terminal=True)
+    assert "\x1b[" in text  # colours
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    lines = [line.split() for line in plain.splitlines()]
+    assert [line[:4] for line in lines[1:3]] == [["b", "down", "5", "min"], ["a", "up", "3", "h"]]
+    summary = "at 2024-03-11T12:00:00Z: 1 down, 0 silent, 1 up, 0 closed (2 stores)"
+    assert plain.splitlines()[-1] == summary
+    assert render(now, "table", terminal=False) == render_plain_table(now)
