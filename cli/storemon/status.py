@@ -244,8 +244,16 @@ def build_status(
     """Build the database as `storemon export` does (one definition of every number), without
     a report file, and read store_status_now from it."""
     export(
-        inputs, db_path, "", as_of, "nearest", strict, verbose, engine,
-        spark_target=spark_target, silent_after=silent_after, write_report=False,
-    )  # fmt: skip
+        inputs,
+        db_path=db_path,
+        out="",
+        as_of=as_of,
+        strict=strict,
+        verbose=verbose,
+        engine=engine,
+        spark_target=spark_target,
+        silent_after=silent_after,
+        write_report=False,
+    )
     with duckdb.connect(str(db_path), read_only=True) as connection:
         return read_status(connection, states)

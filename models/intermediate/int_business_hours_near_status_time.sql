@@ -1,6 +1,3 @@
-{# Each business-hours row on each local date around the status time T (int_status_clock), as
-    a local and a UTC interval, expanded exactly as for the report week. Overlaps are still
-    there; int_store_hours_at_status_time merges them. #}
 with
 
 stg_menu_hours as (

@@ -1,8 +1,6 @@
-{# Each store's last poll at or before the status time T and the trailing run of polls that
-    share its status, one row per store with such a poll. Polls at one instant count as one;
-    where they disagree, `inactive` wins (docs/numbers.md), so an instant is inactive when any
-    of its polls is. Only per-store aggregates and one join on the (few) polls of stores whose
-    last poll is inactive: no grouping of every (store, instant) pair. #}
+{# An instant is inactive when any of its polls is. Only per-store aggregates and one join on
+    the polls of stores whose last poll is inactive: no grouping of every (store, instant)
+    pair. #}
 with
 
 stg_store_status as (

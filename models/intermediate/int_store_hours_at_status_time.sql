@@ -1,8 +1,3 @@
-{# Where each store stands against its business hours at the status time T, one row per store:
-    whether T lies in an open interval (half-open), when the open stretch holding T ends
-    (touching and overlapping intervals are one stretch; NULL when it runs more than 9 days
-    past T), and when a closed store opens next. A store without business-hours rows is open
-    24/7 and never closes. Everything is NULL when there is no T. #}
 with
 
 int_stores as (
