@@ -118,6 +118,7 @@ def export(
     html_stores: int = 50,
     spark_target: str = "session",
     staged: dict[str, str] | None = None,
+    plans: Path | None = None,
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
     the optional HTML page, then move them all into place. A failed or killed run leaves the
@@ -125,7 +126,8 @@ def export(
     reading it undisturbed. With `engine` "spark" dbt builds on Spark (`spark_target`: a
     SparkSession or a Thrift server) and the report's tables are copied into the fresh
     database. `staged`: queries for staging models whose rows are already parsed (see
-    plan.run), used when the export runs its plan; dbt reads the input files instead."""
+    plan.run), used when the export runs its plan; dbt reads the input files instead.
+    `plans`: the folder of recorded plans, by default the user's cache (plan.plans_dir)."""
     if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
     uris = [path for path in vars(inputs).values() if isinstance(path, str)] if inputs else []
@@ -148,7 +150,16 @@ def export(
         try:
             _remove_leftovers(building, csv_file, html_file)  # of a killed run
             _build(
-                inputs, building, state, as_of, interpolation, verbose, engine, spark_target, staged
+                inputs,
+                building,
+                state,
+                as_of,
+                interpolation,
+                verbose,
+                engine,
+                spark_target,
+                staged,
+                plans if plans is not None else plan.plans_dir(),
             )
             summary = _check_and_write_report(building, csv_file, out, strict)
             if html_file is not None:
@@ -197,6 +208,7 @@ def _build(
     engine: str,
     spark_target: str,
     staged: dict[str, str] | None,
+    plans: Path | None,
 ) -> None:
     settings = {
         "interpolation": interpolation,
@@ -228,7 +240,7 @@ def _build(
             eprint(f"  {node.status:<7} {node.name} ({node.seconds:.2f}s)")
 
     key = plan.plan_key(settings) if engine == "duckdb" else None
-    if key and (cached := plan.load(state, key)):
+    if key and (cached := plan.load(plans, key)):
         try:
             plan.run(cached, building, settings, on_node=show, staged=staged)
             return
@@ -261,7 +273,7 @@ def _build(
             raise ExportError(f"cannot read {path}: {failure.message}") from None
         raise ExportError(str(failure)) from None
     if recorder:
-        plan.save(state, key, recorder.plan())
+        plan.save(plans, key, recorder.plan())
     if engine == "spark":
         spark.copy_tables(spark_target, REPORT_TABLES, building)
 
