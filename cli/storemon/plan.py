@@ -6,10 +6,10 @@ dbt stays the only author of the SQL: the plan is recorded from dbt's own build 
 events), in the order dbt ran it, with the DDL, renames and `persist_docs` comments. It does not
 change with the run settings, which the SQL reads as DuckDB variables (the `setting_sql`
 macro). What the SQL does depend on is in the plan's key: the project's files, the versions of
-dbt, dbt-duckdb and DuckDB, the interpolation, whether a report time is given, the environment
-variables that profiles.yml reads, and each input's kind and header (the compiled SQL picks its
-columns by header name). A plan whose key does not match is never used: the export runs dbt,
-which records a new one.
+storemon, dbt, dbt-duckdb and DuckDB, the interpolation, whether a report time is given, the
+environment variables that profiles.yml reads, and each input's kind and header (the compiled
+SQL picks its columns by header name). A plan whose key does not match is never used: the export
+runs dbt, which records a new one.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def plan_key(settings: dict[str, str]) -> str | None:
     digest = hashlib.sha256()
     for part in _project_fingerprint():
         digest.update(part)
-    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
+    for package in ("storemon", "dbt-core", "dbt-duckdb", "duckdb"):
         digest.update(f"{package}={version(package)}\n".encode())
     shape = {
         "format": PLAN_FORMAT,
