@@ -41,7 +41,7 @@ STAGING_INPUTS = {
 
 # What the export reads from the database it builds: with --engine spark these come over from
 # Spark.
-REPORT_TABLES = ["store_uptime_report", "rejected_rows", "int_report_clock"]
+REPORT_TABLES = ["store_uptime_report", "rejected_rows", "int_report_clock", "store_status_now"]
 
 
 class ExportError(Exception):
@@ -118,6 +118,9 @@ def export(
     html_stores: int = 50,
     spark_target: str = "session",
     staged: dict[str, str] | None = None,
+    silent_after: int | None = None,
+    write_report: bool = True,
+    plans: Path | None = None,
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
     the optional HTML page, then move them all into place. A failed or killed run leaves the
@@ -125,7 +128,11 @@ def export(
     reading it undisturbed. With `engine` "spark" dbt builds on Spark (`spark_target`: a
     SparkSession or a Thrift server) and the report's tables are copied into the fresh
     database. `staged`: queries for staging models whose rows are already parsed (see
-    plan.run), used when the export runs its plan; dbt reads the input files instead."""
+    plan.run), used when the export runs its plan; dbt reads the input files instead.
+    `silent_after`: the minutes without a poll after which an open store is silent in
+    store_status_now (None: the project's default). `write_report` False builds the database
+    only (`out` is then ignored), as `storemon status` does. `plans`: the folder of recorded
+    plans, by default the user's cache (plan.plans_dir)."""
     if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
     uris = [path for path in vars(inputs).values() if isinstance(path, str)] if inputs else []
@@ -141,14 +148,26 @@ def export(
     except OSError as error:
         raise ExportError(f"cannot create {state}: {error.strerror}") from None
     building = state / "building.duckdb"
-    csv_file = None if out == "-" else _temporary_report_path(out)
+    if not write_report:
+        out = ""
+    csv_file = None if out in ("-", "") else _temporary_report_path(out)
     html_file = None if html is None else _temporary_report_path(str(html))
     with _exclusive_lock(state / "export.lock", db_path):
         _check_database_free(db_path)
         try:
             _remove_leftovers(building, csv_file, html_file)  # of a killed run
             _build(
-                inputs, building, state, as_of, interpolation, verbose, engine, spark_target, staged
+                inputs,
+                building,
+                state,
+                as_of,
+                interpolation,
+                verbose,
+                engine,
+                spark_target,
+                staged,
+                plans if plans is not None else plan.plans_dir(),
+                silent_after,
             )
             summary = _check_and_write_report(building, csv_file, out, strict)
             if html_file is not None:
@@ -161,7 +180,7 @@ def export(
             _replace_database(building, db_path)
         finally:
             _remove_leftovers(building, csv_file, html_file)
-    outputs = [db_path.name] + ([] if out == "-" else [out]) + ([str(html)] if html else [])
+    outputs = [db_path.name] + ([] if out in ("-", "") else [out]) + ([str(html)] if html else [])
     eprint("wrote " + " and ".join(outputs))
     return summary
 
@@ -197,10 +216,13 @@ def _build(
     engine: str,
     spark_target: str,
     staged: dict[str, str] | None,
+    plans: Path | None,
+    silent_after: int | None = None,
 ) -> None:
     settings = {
         "interpolation": interpolation,
         "report_time": as_of or "",
+        "silent_after_minutes": "" if silent_after is None else str(silent_after),
         "status_path": str(inputs.status) if inputs else "",
         "hours_path": str(inputs.hours) if inputs else "",
         "timezones_path": str(inputs.timezones) if inputs else "",
@@ -228,7 +250,7 @@ def _build(
             eprint(f"  {node.status:<7} {node.name} ({node.seconds:.2f}s)")
 
     key = plan.plan_key(settings) if engine == "duckdb" else None
-    if key and (cached := plan.load(state, key)):
+    if key and (cached := plan.load(plans, key)):
         try:
             plan.run(cached, building, settings, on_node=show, staged=staged)
             return
@@ -261,7 +283,7 @@ def _build(
             raise ExportError(f"cannot read {path}: {failure.message}") from None
         raise ExportError(str(failure)) from None
     if recorder:
-        plan.save(state, key, recorder.plan())
+        plan.save(plans, key, recorder.plan())
     if engine == "spark":
         spark.copy_tables(spark_target, REPORT_TABLES, building)
 
@@ -281,7 +303,8 @@ def _check_and_write_report(
         if strict and rejected:
             summary = ", ".join(f"{count} {reason}" for reason, count in reasons)
             raise ExportError(f"--strict: {rejected} rows rejected ({summary}); nothing written")
-        _write_report(connection, csv_file, out)
+        if out:
+            _write_report(connection, csv_file, out)
         report_at = connection.execute("select report_at from int_report_clock").fetchone()[0]
         # Fold the write-ahead log into the file so that it moves into place whole.
         connection.execute("checkpoint")
