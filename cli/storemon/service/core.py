@@ -7,8 +7,10 @@ import asyncio
 import fcntl
 import re
 import uuid
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -17,6 +19,7 @@ from fastapi.security import HTTPBearer
 
 from storemon.service.batcher import PollBatcher
 from storemon.service.inbox import Inbox, InvalidRows
+from storemon.service.live import LiveStatus
 from storemon.service.schemas import StoreRegistration, UploadedFile
 from storemon.service.validation import file_to_table
 from storemon.service.worker import ReportJob, ReportWorker
@@ -30,6 +33,10 @@ class Settings:
     token: str | None = None
     keep_reports: int = 50
     max_upload_mb: int = 512
+    # An open store whose last poll is older than this is silent (docs/service.md).
+    silent_after_minutes: int = 120
+    # The live status's clock (naive UTC); None: the system's. The tests set their own.
+    clock: Callable[[], datetime] | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -62,12 +69,16 @@ class Service:
         self.inbox.fail_interrupted()
         self.worker = ReportWorker(self.inbox, self.home, settings.keep_reports)
         self.batcher = PollBatcher(self.inbox)
+        self.live = LiveStatus(self.inbox, settings.silent_after_minutes, settings.clock)
 
     def start(self) -> None:
         self.worker.start()
+        assert self.worker.status_plan is not None
+        self.live.start(self.worker.status_plan, self.worker.polls_shape)
         self.batcher.start()
 
     def close(self) -> None:
+        self.live.stop()
         self.batcher.stop()
         self.worker.stop()
         self.inbox.close()
