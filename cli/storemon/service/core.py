@@ -21,7 +21,7 @@ from storemon.service.batcher import PollBatcher
 from storemon.service.inbox import Inbox, InvalidRows
 from storemon.service.live import LiveStatus
 from storemon.service.schemas import StoreRegistration, UploadedFile
-from storemon.service.validation import file_to_table
+from storemon.service.validation import file_to_table, rows_to_table
 from storemon.service.worker import ReportJob, ReportWorker
 
 REPORT_ID = re.compile(r"[0-9a-f]{32}")
@@ -163,6 +163,15 @@ class Service:
         self.worker.submit(ReportJob(report_id, snapshot, report_at, as_of, interpolation))
         return report_id
 
+    def parse_instant(self, text: str) -> datetime | None:
+        """An instant in any timestamp form of the inputs, read by the staging SQL as a poll's
+        timestamp would be (any distance from the clock); None when it is not one."""
+        row = {"store_id": "at", "status": "active", "timestamp_utc": text}
+        with closing(self.inbox.cursor()) as cursor:
+            rows_to_table(cursor, "store_status", [row], "request_instant")
+            staged = self.inbox.stage(cursor, "store_status", "request_instant", counted=False)
+            return cursor.execute(f"select polled_at from {staged.staged}").fetchone()[0]
+
     def _parse_as_of(self, as_of: str):
         """The report time, parsed and checked by the staging SQL as a poll's timestamp would be
         (so a time over a day after the server's clock is `timestamp in the future`)."""
@@ -184,6 +193,15 @@ class Service:
         if found["files_removed"]:
             raise report_removed(report_id)
         return found
+
+    def latest_complete_report(self) -> str | None:
+        """The newest Complete report whose files are kept, for links to store pages."""
+        with closing(self.inbox.cursor()) as cursor:
+            found = cursor.execute(
+                "select report_id from reports where status = 'Complete' and not files_removed"
+                " order by requested_at desc, report_id desc limit 1"
+            ).fetchone()
+        return found[0] if found else None
 
     def report_file(self, report_id: str, name: str) -> Path:
         return self.worker.reports_folder(report_id) / name

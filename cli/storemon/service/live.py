@@ -28,7 +28,7 @@ from __future__ import annotations
 import heapq
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +47,7 @@ from storemon.service.live_hook import (
     StatusRow,
 )
 from storemon.service.validation import rows_to_table
+from storemon.status import row_to_json
 
 # How far the base instant B lags behind the clock: polls stamped up to this long before the
 # clock go into the live set as they are; older ones rebuild their store from the inbox.
@@ -127,13 +128,10 @@ def timestamp_text(value: datetime) -> str:
     return value.isoformat(sep=" ", timespec="microseconds")
 
 
-def row_json(row: StatusRow) -> dict:
-    """A status row as JSON values, as `storemon status --format json` writes it."""
-    values = row._asdict()
-    for name, value in values.items():
-        if isinstance(value, datetime):
-            values[name] = timestamp_text(value)
-    return values
+def rendered_row(row: StatusRow) -> bytes:
+    """A status row as the JSON object `storemon status --format json` writes for it."""
+    document = row_to_json(row._asdict())
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -558,9 +556,7 @@ class LiveStatus:
             else:
                 new_rows[store_id] = after
                 if after != before or store_id not in rendered:
-                    rendered[store_id] = json.dumps(
-                        row_json(after), ensure_ascii=False, separators=(",", ":")
-                    ).encode()
+                    rendered[store_id] = rendered_row(after)
                 self._schedule(store_id, at, after, extras[store_id][1])
             if after != before:
                 run_polls = extras[store_id][0] if after is not None else 0
@@ -600,10 +596,3 @@ class LiveStatus:
                 self._inputs(cursor, at, None)
             rows, _ = self._evaluate(cursor, at)
         return rows
-
-
-def rendered_rows(rows: Iterable[StatusRow]) -> list[bytes]:
-    return [
-        json.dumps(row_json(row), ensure_ascii=False, separators=(",", ":")).encode()
-        for row in rows
-    ]
