@@ -196,8 +196,23 @@ def export_command(
     help="Largest request body accepted, counted as it arrives (chunked too); larger ones"
     " answer 413.",
 )
+@click.option(
+    "--silent-after-minutes",
+    type=click.IntRange(0, 999_999),
+    default=120,
+    show_default=True,
+    envvar="STOREMON_SILENT_AFTER_MINUTES",
+    show_envvar=True,
+    help="An open store whose last poll is older than this is silent in GET /status and /fleet.",
+)
 def serve(
-    home: Path, host: str, port: int, token: str | None, keep_reports: int, max_upload_mb: int
+    home: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    keep_reports: int,
+    max_upload_mb: int,
+    silent_after_minutes: int,
 ) -> None:
     """Run the HTTP service: stores register and send polls, owners trigger and fetch reports.
 
@@ -220,7 +235,7 @@ def serve(
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot use home {home}: {error.strerror}") from None
-    settings = Settings(home, token or None, keep_reports, max_upload_mb)
+    settings = Settings(home, token or None, keep_reports, max_upload_mb, silent_after_minutes)
     eprint(f"serving on http://{host}:{port} (home {home.resolve()}); starting the report worker")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
