@@ -6,16 +6,25 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from support import TOKEN, finished
+from support import STATUS_HEADER, TOKEN, finished, storemon_executable, write_inputs
 
 from storemon.service.edges import COOKIE_NAME, login_cookie
 
 NOW = datetime(2024, 11, 4, 12, 0)  # a Monday; every zone below is UTC
 HOURS = [{"day": 0, "start_time_local": "13:00", "end_time_local": "17:00"}]
+
+
+POLLS = [
+    ("d1", "active", "2024-11-04 10:10:00"), ("d1", "inactive", "2024-11-04 11:10:00"),
+    ("d1", "inactive", "2024-11-04 11:40:00"), ("d2", "inactive", "2024-11-04 11:50:00"),
+    ("s1", "active", "2024-11-04 09:30:00"), ("u1", "active", "2024-11-04 10:00:00"),
+    ("u1", "active", "2024-11-04 11:00:00"), ("c1", "inactive", "2024-11-03 12:00:00"),
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +34,7 @@ def fleet(service_client):
     polled (silent); u1 up since 10:00; c1 closed (open 13:00-17:00 on Mondays only, polled
     inactive on Sunday: closed wins)."""
     with service_client(clock=lambda: NOW) as client:
-        polls = [
-            ("d1", "active", "10:10"), ("d1", "inactive", "11:10"), ("d1", "inactive", "11:40"),
-            ("d2", "inactive", "11:50"), ("s1", "active", "09:30"),
-            ("u1", "active", "10:00"), ("u1", "active", "11:00"),
-        ]  # fmt: skip
-        client.post("/polls", json=[
-            {"store_id": s, "status": st, "timestamp_utc": f"2024-11-04 {t}:00"}
-            for s, st, t in polls])  # fmt: skip
-        client.post("/poll", json={"store_id": "c1", "status": "inactive",
-                                   "timestamp_utc": "2024-11-03 12:00:00"})  # fmt: skip
+        client.post("/polls", json=[dict(zip(STATUS_HEADER, row, strict=True)) for row in POLLS])
         for store in ("d1", "d2", "s1", "u1"):
             client.post("/register_store", json={"store_id": store, "timezone_str": "UTC"})
         client.post("/register_store", json={"store_id": "s2", "timezone_str": "UTC"})
@@ -60,6 +60,23 @@ def test_states_by_hand(fleet):
     assert by_store["u1"]["state_since"] == "2024-11-04T10:00:00Z"
     assert by_store["c1"]["state"] == "closed"
     assert by_store["c1"]["opens_at"] == "2024-11-04T13:00:00Z"
+
+
+def test_the_answer_is_storemon_status_of_the_same_rows(fleet, tmp_path):
+    """`storemon status --format json` of the same rows as files, at instants around the
+    fleet's changes: the `stores` of `GET /status?at=` are its bytes."""
+    stores = ["c1", "d1", "d2", "s1", "s2", "u1"]
+    hours = [("c1", "0", "13:00", "17:00")]
+    write_inputs(tmp_path, POLLS, hours, [(store, "UTC") for store in stores])
+    for at in ("2024-11-04T12:00:00Z", "2024-11-04T13:00:00Z", "2024-11-04T13:40:00.000001Z"):
+        done = subprocess.run(
+            [storemon_executable(), "status", "--data", str(tmp_path), "--as-of", at,
+             "--format", "json", "--db", str(tmp_path / "status.duckdb")],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        answer = fleet.get("/status", params={"at": at})
+        assert answer.text.endswith(',"stores":' + done.stdout.rstrip("\n") + "}")
 
 
 def test_the_hook_counts_the_run(fleet):
