@@ -4,6 +4,7 @@ fleet whose every answer is worked out by hand below."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -12,8 +13,16 @@ import pytest
 from click.testing import CliRunner
 from support import query, storemon_executable, write_inputs
 
+from storemon import export as export_module
 from storemon.cli import cli
-from storemon.status import format_duration, format_instant, render_json
+from storemon.status import (
+    Status,
+    format_duration,
+    format_instant,
+    render,
+    render_json,
+    render_plain_table,
+)
 
 # T = Monday 2024-03-11 12:00 UTC, silent after 120 minutes.
 AS_OF = "2024-03-11T12:00:00Z"
@@ -163,6 +172,45 @@ def test_export_builds_the_model_with_its_threshold(fleet, tmp_path):
                           "never": "silent", "silent": "silent", "up": "silent"}  # fmt: skip
 
 
+def test_the_recorded_plan_runs_again_at_another_instant(fleet, tmp_path, monkeypatch):
+    """The export's plan (replayed without dbt) reads T and the threshold as variables: the
+    `status_time` setting from the environment, --silent-after from the command line."""
+    db = tmp_path / "p.duckdb"
+    args = ["export", "--data", str(fleet), "--as-of", AS_OF, "--db", str(db)]
+    args += ["--out", str(tmp_path / "r.csv")]
+    assert CliRunner().invoke(cli, args).exit_code == 0  # dbt runs and records the plan
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the export ran dbt although its plan was recorded")
+
+    monkeypatch.setattr(export_module, "run_dbt", refuse)
+    monkeypatch.setenv("STOREMON_STATUS_TIME", "2024-03-11T14:30:00+01:00")
+    sql = "select store_id, state, state_since from store_status_now order by 1"
+    # T = 13:30 UTC, 120 minutes: `down` now sees its poll at 12:00:00.000001 (active, after
+    # the inactive 11:55); `up`'s 11:30 poll is exactly 120 minutes old; `closed` opened at
+    # 13:00 and its 11:00 poll is 150 minutes old; `edge`'s 10:00 poll is 210 minutes old.
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert query(db, "select * from int_status_clock") == [(datetime(2024, 3, 11, 13, 30), 120)]
+    assert query(db, sql) == [
+        ("closed", "silent", datetime(2024, 3, 11, 13, 0)),
+        ("down", "up", datetime(2024, 3, 11, 12, 0, 0, 1)),
+        ("edge", "silent", datetime(2024, 3, 11, 12, 0)),
+        ("never", "silent", None),
+        ("silent", "silent", datetime(2024, 3, 11, 11, 59)),
+        ("up", "up", datetime(2024, 3, 11, 11, 0)),
+    ]
+    # 300 minutes: only a store never polled is silent.
+    assert CliRunner().invoke(cli, [*args, "--silent-after", "300"]).exit_code == 0
+    assert query(db, sql) == [
+        ("closed", "up", datetime(2024, 3, 11, 11, 0)),
+        ("down", "up", datetime(2024, 3, 11, 12, 0, 0, 1)),
+        ("edge", "down", datetime(2024, 3, 11, 10, 0)),
+        ("never", "silent", None),
+        ("silent", "up", datetime(2024, 3, 11, 9, 59)),
+        ("up", "up", datetime(2024, 3, 11, 11, 0)),
+    ]
+
+
 def test_bad_options_are_user_errors(fleet, tmp_path):
     code, _, err = status(fleet, tmp_path, "--silent-after", "-1")
     assert code == 2 and "--silent-after" in err
@@ -187,7 +235,7 @@ def test_console_script_plain_table(fleet, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "\x1b[" not in done.stdout
     assert done.stdout.splitlines()[-1] == (
-        "at 2024-03-11T12:00:00Z: 2 down, 0 silent, 0 up, 0 closed (2 stores)"
+        "at 2024-03-11T12:00:00Z: 2 down, 2 silent, 1 up, 1 closed (6 stores)"
     )
 
 
@@ -218,3 +266,24 @@ def test_render_json_of_no_rows():
 )
 def test_format_duration(length, text):
     assert format_duration(length) == text
+
+
+def test_on_a_terminal_the_table_has_colours_and_words(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the terminal's width, which Rich fills
+    at = datetime(2024, 3, 11, 12)
+    rows = [
+        dict(zip(COLUMNS, values, strict=True))
+        for values in [
+            ("a", "up", True, at, "active", at - timedelta(hours=3), None, None),
+            ("b", "down", True, at, "inactive", at - timedelta(minutes=5), None, None),
+        ]
+    ]
+    now = Status(at, 120, rows)
+    text = render(now, "table", terminal=True)
+    assert "\x1b[" in text  # colours
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    lines = [line.split() for line in plain.splitlines()]
+    assert [line[:4] for line in lines[1:3]] == [["b", "down", "5", "min"], ["a", "up", "3", "h"]]
+    summary = "at 2024-03-11T12:00:00Z: 1 down, 0 silent, 1 up, 0 closed (2 stores)"
+    assert plain.splitlines()[-1] == summary
+    assert render(now, "table", terminal=False) == render_plain_table(now)

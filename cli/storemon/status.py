@@ -40,14 +40,22 @@ _STATE_ORDER = {state: rank for rank, state in enumerate(STATES)}
 @dataclass
 class Status:
     """store_status_now at one instant: `at` is T (None when there is none: no valid poll and
-    no --as-of), `rows` one dict per store keyed by STATUS_COLUMNS, sorted by store_id."""
+    no --as-of), `rows` one dict per store keyed by STATUS_COLUMNS, sorted by store_id;
+    `states` the states to show (empty: all)."""
 
     at: datetime | None
     silent_after_minutes: int
     rows: list[dict]
+    states: Sequence[str] = ()
+
+    @property
+    def shown(self) -> list[dict]:
+        """The rows of the states asked for, by store_id."""
+        return [row for row in self.rows if not self.states or row["state"] in self.states]
 
     def counts(self) -> dict[str, int]:
-        """Stores per state, every state listed (0 when none), in STATES order."""
+        """Stores per state in the whole fleet, every state listed (0 when none), in STATES
+        order."""
         counts = dict.fromkeys(STATES, 0)
         for row in self.rows:
             if row["state"] in counts:
@@ -58,17 +66,15 @@ class Status:
 def read_status(
     connection: duckdb.DuckDBPyConnection, states: Sequence[str] | None = None
 ) -> Status:
-    """store_status_now and its instant from a database the export built; only the stores in
-    `states` when given."""
+    """store_status_now and its instant from a database the export built; `states` (empty:
+    all) are the ones to show."""
     at, silent_after = connection.execute(
         "select status_at, silent_after_minutes from int_status_clock"
     ).fetchone()
     columns = ", ".join(STATUS_COLUMNS)
     cursor = connection.execute(f"select {columns} from store_status_now order by store_id")
     rows = [dict(zip(STATUS_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
-    if states:
-        rows = [row for row in rows if row["state"] in states]
-    return Status(at, silent_after, rows)
+    return Status(at, silent_after, rows, tuple(states or ()))
 
 
 def format_instant(moment: datetime | None) -> str | None:
@@ -151,7 +157,7 @@ def table_cells(status: Status) -> tuple[list[str], list[list[str]]]:
     state, its last poll, and when it closes or opens next."""
     header = ["store_id", "state", "for", "since", "last poll", "closes / opens"]
     cells = []
-    for row in for_people(status.rows):
+    for row in for_people(status.shown):
         since = row["state_since"]
         if since is not None and status.at is not None:
             length = format_duration(status.at - since)
@@ -176,7 +182,8 @@ def table_cells(status: Status) -> tuple[list[str], list[list[str]]]:
 
 
 def summary_line(status: Status) -> str:
-    """`at 2024-11-04T05:59:00Z: 2 down, 1 silent, 7 up, 9 closed (19 stores)`."""
+    """`at 2024-11-04T05:59:00Z: 2 down, 1 silent, 6 up, 10 closed (19 stores)`: the whole
+    fleet, whichever states are shown."""
     counts = ", ".join(f"{count} {state}" for state, count in status.counts().items())
     at = format_instant(status.at) or "no instant (no valid poll and no --as-of)"
     return f"at {at}: {counts} ({len(status.rows)} stores)"
@@ -214,11 +221,12 @@ def render_rich_table(status: Status) -> str:
 
 def render(status: Status, output_format: str, terminal: bool) -> str:
     """The text `storemon status` prints: `table` (Rich on a terminal, else plain text) in the
-    people's order; `csv` and `json` by store_id."""
+    people's order, then the counts of the whole fleet; `csv` and `json` by store_id. Each
+    shows the states asked for only."""
     if output_format == "json":
-        return render_json(status.rows)
+        return render_json(status.shown)
     if output_format == "csv":
-        return render_csv(status.rows)
+        return render_csv(status.shown)
     return render_rich_table(status) if terminal else render_plain_table(status)
 
 
@@ -236,8 +244,16 @@ def build_status(
     """Build the database as `storemon export` does (one definition of every number), without
     a report file, and read store_status_now from it."""
     export(
-        inputs, db_path, "", as_of, "nearest", strict, verbose, engine,
-        spark_target=spark_target, silent_after=silent_after, write_report=False,
-    )  # fmt: skip
+        inputs,
+        db_path=db_path,
+        out="",
+        as_of=as_of,
+        strict=strict,
+        verbose=verbose,
+        engine=engine,
+        spark_target=spark_target,
+        silent_after=silent_after,
+        write_report=False,
+    )
     with duckdb.connect(str(db_path), read_only=True) as connection:
         return read_status(connection, states)

@@ -1,6 +1,3 @@
-{# Each business-hours row on each local date around the status time T (int_status_clock), as
-    a local and a UTC interval, expanded exactly as for the report week. Overlaps are still
-    there; int_store_hours_at_status_time merges them. #}
 with
 
 stg_menu_hours as (
@@ -21,12 +18,13 @@ int_status_clock as (
     select status_at from {{ ref('int_status_clock') }}
 ),
 
-{# An interval holding T opened at most two local dates before T's (zone offsets are within a
-    day of UTC): three spare days before. After T: enough for an interval that runs on past
+{# An interval ends before the second local midnight after its date, so one holding T opened
+    on T's local date or the day before, which is at most two days before T's UTC date (zone
+    offsets are within a day of UTC). After T: enough for a stretch that runs on past
     T + 9 days and, when a DST gap empties a row's next occurrence, for the one a week later. #}
 local_dates as (
     select
-        {{ date_spine('status_at', 'status_at', days_before=3, days_after=16) }} as local_date
+        {{ date_spine('status_at', 'status_at', days_before=2, days_after=15) }} as local_date
     from int_status_clock
 ),
 

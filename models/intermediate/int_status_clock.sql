@@ -1,8 +1,5 @@
-{# One row: the instant T at which store_status_now says where each store stands, and the
-    silence threshold (docs/status.md). T is the `status_time` setting when given, else the
-    report time; NULL when there is neither. Both settings are read as SQL values (see the
-    `setting_sql` macro), so the compiled SQL is the same whatever they are and a later run
-    can set them as variables. #}
+{# Both settings are read as SQL values (the `setting_sql` macro), so the compiled SQL is the
+    same whatever they are, and a later run can set them as variables. #}
 {%- set status_time_sql = setting_sql('status_time', trimmed=true) %}
 {%- set silent_after_sql = setting_sql('silent_after_minutes', '120', trimmed=true) %}
 with

@@ -1,8 +1,3 @@
-{# Where each store stands against its business hours at the status time T, one row per store:
-    whether T lies in an open interval (half-open), when the open stretch holding T ends
-    (touching and overlapping intervals are one stretch; NULL when it runs more than 9 days
-    past T), and when a closed store opens next. A store without business-hours rows is open
-    24/7 and never closes. Everything is NULL when there is no T. #}
 with
 
 int_stores as (
@@ -41,14 +36,26 @@ intervals_ending_after as (
         and int_business_hours_near_status_time.closes_at > int_status_clock.status_at
 ),
 
+{# Those that open within 9 days of T decide whether the stretch holding T ends by then: an
+    interval opening later can only continue an end that is later too. #}
+intervals_opening_within_nine_days as (
+    select
+        intervals_ending_after.store_id,
+        intervals_ending_after.opens_at,
+        intervals_ending_after.closes_at
+    from intervals_ending_after
+    cross join int_status_clock
+    where intervals_ending_after.opens_at <= int_status_clock.status_at + interval 9 day
+),
+
 {# The stretch holding T ends at the first end after T that no interval continues: none opens
     at or before that instant and closes after it (so touching intervals continue each other). #}
 stretch_ends as (
     select
         ending.store_id,
         min(ending.closes_at) as closes_at
-    from intervals_ending_after as ending
-    left join intervals_ending_after as continuing
+    from intervals_opening_within_nine_days as ending
+    left join intervals_opening_within_nine_days as continuing
         on
             ending.store_id = continuing.store_id
             and ending.closes_at >= continuing.opens_at

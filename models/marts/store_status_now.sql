@@ -1,7 +1,3 @@
-{# Where each store stands at one instant T, for people watching the fleet (docs/status.md):
-    closed, or open and up, down or silent, with its last poll, since when it has been so, and
-    when it closes or opens next. T is the report time unless the `status_time` setting says
-    otherwise (int_status_clock). One row per store of the report. #}
 with
 
 int_stores as (
