@@ -305,13 +305,17 @@ def status_command(
     " answer 413.",
 )
 @click.option(
+    "--silent-after",
     "--silent-after-minutes",
+    "silent_after_minutes",
+    metavar="MINUTES",
     type=click.IntRange(0, 999_999),
     default=120,
     show_default=True,
     envvar="STOREMON_SILENT_AFTER_MINUTES",
     show_envvar=True,
-    help="An open store whose last poll is older than this is silent in GET /status and /fleet.",
+    help="An open store whose last poll is more than MINUTES old is silent in GET /status and"
+    " /fleet.",
 )
 def serve(
     home: Path,
