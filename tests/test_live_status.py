@@ -83,8 +83,7 @@ def expected_document(sent: Sent, folder: Path, at: datetime) -> tuple[str, dict
     saved = os.environ.get("STOREMON_STATUS_TIME")
     os.environ["STOREMON_STATUS_TIME"] = at.isoformat(sep=" ")
     try:
-        export(inputs, folder / "status.duckdb", "-", None, "nearest", strict=False,
-               verbose=False, write_report=False)  # fmt: skip
+        export(inputs, db_path=folder / "status.duckdb", out="-", write_report=False)
     finally:
         if saved is None:
             os.environ.pop("STOREMON_STATUS_TIME")
