@@ -137,20 +137,21 @@ def test_duckdb_matches_reference(example):
 
 @pytest.mark.skipif(SPARK_MISSING is not None, reason=str(SPARK_MISSING))
 @settings(
-    max_examples=examples(2),
+    max_examples=examples(1),
     deadline=None,
     suppress_health_check=[*SLOW, HealthCheck.function_scoped_fixture],
 )
-@given(status_examples())
-def test_spark_matches_reference(example):
+@given(example=status_examples())
+def test_spark_matches_reference(tmp_path, example):
+    """The process keeps one SparkSession, whose tables and catalog stay in the folder of the
+    first Spark export: each example's folder lives as long as the test run (tmp_path)."""
     scenario, at, silent_after = example
     saved = os.environ.get("STOREMON_SPARK_SHUFFLE_PARTITIONS")
     os.environ.setdefault("STOREMON_SPARK_SHUFFLE_PARTITIONS", "2")
     try:
-        with tempfile.TemporaryDirectory() as name:
-            folder = Path(name)
-            paths = write_inputs(scenario, folder)
-            assert_matches_reference(paths, folder, "spark", scenario.as_of, at, silent_after)
+        folder = Path(tempfile.mkdtemp(prefix="example-", dir=tmp_path))
+        paths = write_inputs(scenario, folder)
+        assert_matches_reference(paths, folder, "spark", scenario.as_of, at, silent_after)
     finally:
         if saved is None:
             os.environ.pop("STOREMON_SPARK_SHUFFLE_PARTITIONS", None)
