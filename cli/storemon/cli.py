@@ -13,7 +13,7 @@ import duckdb
 
 from storemon import __version__, spark
 from storemon.export import ExportError, export, resolve_inputs
-from storemon.generate import GenerateError, generate_dataset
+from storemon.generate import PROFILES, GenerateError, generate_dataset
 from storemon.project import eprint
 from storemon.status import STATES, build_status, render
 
@@ -509,10 +509,18 @@ _EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_typ
     "--start",
     type=click.DateTime(formats=_START_FORMATS),
     metavar="TS",
-    default="2023-01-18 00:00:00",
-    show_default=True,
     help="First instant of the polling period, e.g. 2023-01-18T00:00:00Z; UTC unless an "
-    "offset is given. Polls fall in [start, start + days).",
+    "offset is given. Polls fall in [start, start + days).  [default: 2023-01-18 00:00:00; "
+    "2024-03-30 00:00:00 with --profile rich]",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(PROFILES),
+    default="loop",
+    show_default=True,
+    help="loop: Loop's shapes. rich: harder hours and zones (overnight rows ending before "
+    "they start, 24-hour days, split shifts, overlaps, both hemispheres' DST, half-hour "
+    "offsets) and polls at any minute.",
 )
 @click.option(
     "--hours-from",
@@ -540,10 +548,11 @@ def generate_command(
     stores: int,
     days: float,
     seed: int,
-    start: datetime,
+    start: datetime | None,
     hours_from: Path | None,
     timezones_from: Path | None,
     fmt: str,
+    profile: str,
 ) -> None:
     """Generate synthetic input data shaped like Loop's real store-monitoring files.
 
@@ -555,10 +564,15 @@ def generate_command(
     stores have no hours (open 24/7) and 4 % no timezone row. Zones are US zones. The same
     seed gives the same files, byte for byte; a summary line goes to stderr.
 
+    That is --profile loop, the default. --profile rich makes harder data: overnight rows
+    that end before they start, 24-hour days (start = end), split shifts and overlapping rows,
+    zones of both hemispheres with half- and quarter-hour offsets, and polls at any minute;
+    its default period crosses DST changes in both hemispheres.
+
     With --hours-from / --timezones-from, the stores of those files come first (a seeded sample
     when there are more than N) with their real rows; any further stores are made up.
     """
-    if start.tzinfo is not None:
+    if start is not None and start.tzinfo is not None:
         start = start.astimezone(UTC).replace(tzinfo=None)
     try:
         result = generate_dataset(
@@ -570,6 +584,7 @@ def generate_command(
             hours_from=hours_from,
             timezones_from=timezones_from,
             fmt=fmt,
+            profile=profile,
         )
     except GenerateError as error:
         if error.option is not None:

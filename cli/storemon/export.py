@@ -120,6 +120,7 @@ def export(
     staged: dict[str, str] | None = None,
     silent_after: int | None = None,
     write_report: bool = True,
+    plans: Path | None = None,
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
     the optional HTML page, then move them all into place. A failed or killed run leaves the
@@ -130,7 +131,8 @@ def export(
     plan.run), used when the export runs its plan; dbt reads the input files instead.
     `silent_after`: the minutes without a poll after which an open store is silent in
     store_status_now (None: the project's default). `write_report` False builds the database
-    only (`out` is then ignored), as `storemon status` does."""
+    only (`out` is then ignored), as `storemon status` does. `plans`: the folder of recorded
+    plans, by default the user's cache (plan.plans_dir)."""
     if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
     uris = [path for path in vars(inputs).values() if isinstance(path, str)] if inputs else []
@@ -155,9 +157,18 @@ def export(
         try:
             _remove_leftovers(building, csv_file, html_file)  # of a killed run
             _build(
-                inputs, building, state, as_of, interpolation, verbose, engine, spark_target,
-                staged, silent_after,
-            )  # fmt: skip
+                inputs,
+                building,
+                state,
+                as_of,
+                interpolation,
+                verbose,
+                engine,
+                spark_target,
+                staged,
+                plans if plans is not None else plan.plans_dir(),
+                silent_after,
+            )
             summary = _check_and_write_report(building, csv_file, out, strict)
             if html_file is not None:
                 _write_html(building, html_file, html, html_stores)
@@ -205,6 +216,7 @@ def _build(
     engine: str,
     spark_target: str,
     staged: dict[str, str] | None,
+    plans: Path | None,
     silent_after: int | None = None,
 ) -> None:
     settings = {
@@ -238,7 +250,7 @@ def _build(
             eprint(f"  {node.status:<7} {node.name} ({node.seconds:.2f}s)")
 
     key = plan.plan_key(settings) if engine == "duckdb" else None
-    if key and (cached := plan.load(state, key)):
+    if key and (cached := plan.load(plans, key)):
         try:
             plan.run(cached, building, settings, on_node=show, staged=staged)
             return
@@ -271,7 +283,7 @@ def _build(
             raise ExportError(f"cannot read {path}: {failure.message}") from None
         raise ExportError(str(failure)) from None
     if recorder:
-        plan.save(state, key, recorder.plan())
+        plan.save(plans, key, recorder.plan())
     if engine == "spark":
         spark.copy_tables(spark_target, REPORT_TABLES, building)
 
