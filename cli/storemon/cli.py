@@ -309,6 +309,19 @@ def status_command(
     " answer 413.",
 )
 @click.option(
+    "--silent-after",
+    "--silent-after-minutes",
+    "silent_after_minutes",
+    metavar="MINUTES",
+    type=click.IntRange(0, 999_999),
+    default=120,
+    show_default=True,
+    envvar="STOREMON_SILENT_AFTER_MINUTES",
+    show_envvar=True,
+    help="An open store whose last poll is more than MINUTES old is silent in GET /status and"
+    " /fleet.",
+)
+@click.option(
     "--max-rows",
     type=click.IntRange(min=1),
     default=1_000_000,
@@ -389,6 +402,7 @@ def serve(
     token: str | None,
     keep_reports: int,
     max_upload_mb: int,
+    silent_after_minutes: int,
     max_rows: int,
     max_connections: int,
     header_timeout: float,
@@ -436,6 +450,7 @@ def serve(
         max_rows=max_rows,
         body_timeout=body_timeout,
         page_threads=page_threads,
+        silent_after_minutes=silent_after_minutes,
     )
     limits = server.Limits(header_timeout, keep_alive_timeout, max_header_kb, max_connections)
     eprint(f"serving on http://{host}:{port} (home {home.resolve()}); starting the report worker")
