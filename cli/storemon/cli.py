@@ -196,8 +196,65 @@ def export_command(
     help="Largest request body accepted, counted as it arrives (chunked too); larger ones"
     " answer 413.",
 )
+@click.option(
+    "--webhook-url",
+    envvar="STOREMON_WEBHOOK_URL",
+    show_envvar=True,
+    help="POST every incident opening and resolution here, signed as Standard Webhooks say"
+    " (needs --webhook-secret).",
+)
+@click.option(
+    "--webhook-secret",
+    envvar="STOREMON_WEBHOOK_SECRET",
+    show_envvar=True,
+    help="The webhook signing secret: whsec_ followed by base64.",
+)
+@click.option(
+    "--alertmanager-url",
+    envvar="STOREMON_ALERTMANAGER_URL",
+    show_envvar=True,
+    help="Prometheus Alertmanager to send incidents to as alerts (its v2 API), e.g."
+    " http://127.0.0.1:9093.",
+)
+@click.option(
+    "--alert-after-polls",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    envvar="STOREMON_ALERT_AFTER_POLLS",
+    show_envvar=True,
+    help="Open an incident after this many inactive polls in a row while the store is open.",
+)
+@click.option(
+    "--alert-on-silent/--no-alert-on-silent",
+    default=False,
+    show_default=True,
+    envvar="STOREMON_ALERT_ON_SILENT",
+    show_envvar=True,
+    help="Also open an incident when an open store is silent.",
+)
+@click.option(
+    "--alert-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    envvar="STOREMON_ALERT_TIMEOUT",
+    show_envvar=True,
+    help="Seconds to wait for a receiver's answer before trying again later.",
+)
 def serve(
-    home: Path, host: str, port: int, token: str | None, keep_reports: int, max_upload_mb: int
+    home: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    keep_reports: int,
+    max_upload_mb: int,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+    alertmanager_url: str | None,
+    alert_after_polls: int,
+    alert_on_silent: bool,
+    alert_timeout: float,
 ) -> None:
     """Run the HTTP service: stores register and send polls, owners trigger and fetch reports.
 
@@ -208,9 +265,11 @@ def serve(
     Examples:
       storemon serve
       storemon serve --home /var/lib/storemon --port 8080 --token s3cret
+      storemon serve --alertmanager-url http://127.0.0.1:9093
     """
     import uvicorn
 
+    from storemon.service.alerts.deliver import webhook_key
     from storemon.service.app import create_app
     from storemon.service.core import HomeInUse, Settings, lock_home
 
@@ -220,7 +279,28 @@ def serve(
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot use home {home}: {error.strerror}") from None
-    settings = Settings(home, token or None, keep_reports, max_upload_mb)
+    if webhook_url and not webhook_secret:
+        raise click.BadParameter("a webhook needs a secret", param_hint="--webhook-secret")
+    if webhook_secret:
+        try:
+            webhook_key(webhook_secret)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--webhook-secret") from None
+    for name, url in (("--webhook-url", webhook_url), ("--alertmanager-url", alertmanager_url)):
+        if url and not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint=name)
+    settings = Settings(
+        home,
+        token or None,
+        keep_reports,
+        max_upload_mb,
+        webhook_url=webhook_url or None,
+        webhook_secret=webhook_secret or None,
+        alertmanager_url=alertmanager_url or None,
+        alert_after_polls=alert_after_polls,
+        alert_on_silent=alert_on_silent,
+        alert_timeout=alert_timeout,
+    )
     eprint(f"serving on http://{host}:{port} (home {home.resolve()}); starting the report worker")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

@@ -12,7 +12,7 @@ from storemon import __version__
 from storemon.project import eprint
 from storemon.service.core import Service, Settings, bearer
 from storemon.service.edges import Edges, add_exception_handlers, body_types_of
-from storemon.service.routers import ingest, login, metrics, pages, reports
+from storemon.service.routers import incidents, ingest, login, metrics, pages, reports
 from storemon.service.schemas import Health, Refusal
 
 health = APIRouter(tags=["health"])
@@ -70,6 +70,9 @@ def create_app(settings: Settings) -> FastAPI:
         responses={**unauthorized, **refusals(400, 413, 415)},
     )
     app.include_router(pages.router, dependencies=guarded, responses=unauthorized)
+    app.include_router(
+        incidents.router, dependencies=guarded, responses={**unauthorized, **refusals(422)}
+    )
     metrics.install(app, guarded, responses=unauthorized)
     app.include_router(health)
     app.include_router(login.router)

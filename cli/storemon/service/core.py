@@ -15,6 +15,8 @@ from typing import IO
 from fastapi import HTTPException, Request
 from fastapi.security import HTTPBearer
 
+from storemon.service.alerts import Alerts
+from storemon.service.alerts.incidents import Rules
 from storemon.service.batcher import PollBatcher
 from storemon.service.inbox import Inbox, InvalidRows
 from storemon.service.schemas import StoreRegistration, UploadedFile
@@ -30,6 +32,14 @@ class Settings:
     token: str | None = None
     keep_reports: int = 50
     max_upload_mb: int = 512
+    # Alerts (docs/alerts.md): the receivers and the incident rules.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    alertmanager_url: str | None = None
+    alert_after_polls: int = 2
+    alert_on_silent: bool = False
+    alert_timeout: float = 10.0
+    alertmanager_resend_seconds: float = 60.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -62,12 +72,23 @@ class Service:
         self.inbox.fail_interrupted()
         self.worker = ReportWorker(self.inbox, self.home, settings.keep_reports)
         self.batcher = PollBatcher(self.inbox)
+        self.alerts = Alerts(
+            self.inbox,
+            Rules(settings.alert_after_polls, settings.alert_on_silent),
+            webhook_url=settings.webhook_url,
+            webhook_secret=settings.webhook_secret,
+            alertmanager_url=settings.alertmanager_url,
+            timeout=settings.alert_timeout,
+            resend_seconds=settings.alertmanager_resend_seconds,
+        )
 
     def start(self) -> None:
         self.worker.start()
         self.batcher.start()
+        self.alerts.start()
 
     def close(self) -> None:
+        self.alerts.stop()
         self.batcher.stop()
         self.worker.stop()
         self.inbox.close()
