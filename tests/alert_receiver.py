@@ -27,10 +27,10 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
                     step = receiver.script.pop(0) if receiver.script else ("status", 200, None)
+                    headers = {name.lower(): value for name, value in self.headers.items()}
                     receiver.requests.append(
-                        {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "answer": step,
-                         "at": time.monotonic()}
-                    )  # fmt: skip
+                        {"headers": headers, "body": body, "answer": step, "at": time.monotonic()}
+                    )
                 if step[0] == "hang":
                     time.sleep(step[1])
                     return  # the sender has given up; no answer

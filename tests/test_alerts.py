@@ -44,7 +44,7 @@ def row(state: str, is_open: bool, last: str | None, since: str | None, store="s
     }
 
 
-def run(rows: list[dict], rules: Rules = Rules()) -> list[tuple[str, str, str] | None]:
+def run(rows: list[dict], rules: Rules = Rules()) -> list[tuple[str, str, str] | None]:  # noqa: B008
     """The changes of a sequence of evaluations of one store, as (kind, state, reason)."""
     track, incident, changes = Track(), None, []
     for number, status in enumerate(rows):
@@ -86,12 +86,14 @@ def test_flapping_never_opens_an_incident():
 
 
 def test_polls_seen_first_while_closed_do_not_count():
-    assert run([
-        row("closed", False, "08:50", None),  # inactive, before opening
-        row("down", True, "08:50", "08:50"),  # the timer at 09:00: open, but not a new poll
-        row("down", True, "09:50", "08:50"),  # 1 counted
-        row("down", True, "10:50", "08:50"),  # 2 counted: opens
-    ]) == [None, None, None, ("opened", "down", "2 inactive polls in a row while open")]
+    assert run(
+        [
+            row("closed", False, "08:50", None),  # inactive, before opening
+            row("down", True, "08:50", "08:50"),  # the timer at 09:00: open, but not a new poll
+            row("down", True, "09:50", "08:50"),  # 1 counted
+            row("down", True, "10:50", "08:50"),  # 2 counted: opens
+        ]
+    ) == [None, None, None, ("opened", "down", "2 inactive polls in a row while open")]
 
 
 def test_closing_resolves_and_nothing_opens_while_closed():
@@ -126,12 +128,14 @@ def test_reopening_in_the_same_inactive_run_opens_at_once():
 
 
 def test_an_active_poll_restarts_the_count():
-    assert run([
-        row("down", True, "09:00", "09:00"),
-        row("up", True, "10:00", "10:00"),
-        row("down", True, "11:00", "11:00"),
-        row("down", True, "12:00", "11:00"),
-    ]) == [None, None, None, ("opened", "down", "2 inactive polls in a row while open")]
+    assert run(
+        [
+            row("down", True, "09:00", "09:00"),
+            row("up", True, "10:00", "10:00"),
+            row("down", True, "11:00", "11:00"),
+            row("down", True, "12:00", "11:00"),
+        ]
+    ) == [None, None, None, ("opened", "down", "2 inactive polls in a row while open")]
 
 
 def test_silent_alerts_only_when_enabled_and_a_down_incident_stays_open_through_silence():
@@ -171,8 +175,14 @@ def test_the_signature_is_the_standard_webhooks_one():
 
 
 def test_alertmanager_alerts_fire_without_end_and_resolve_with_one():
-    opened = {"incident_id": "i", "store_id": "s1", "state": "down",
-              "started_at": "2026-03-02T10:00:00.000000Z", "resolved_at": None, "reason": "r"}  # fmt: skip
+    opened = {
+        "incident_id": "i",
+        "store_id": "s1",
+        "state": "down",
+        "started_at": "2026-03-02T10:00:00.000000Z",
+        "resolved_at": None,
+        "reason": "r",
+    }
     resolved = {**opened, "resolved_at": "2026-03-02T11:00:00.000000Z", "reason": "up"}
     firing, ended = alertmanager_alerts([opened, resolved])
     assert firing["labels"] == {"alertname": "StoreIncident", "store_id": "s1", "state": "down"}
@@ -196,10 +206,14 @@ def observe(client, rows: list[dict], when: str) -> list[dict]:
 
 def incident_rows(client) -> list[tuple]:
     inbox = client.app.state.service.inbox
-    return inbox.cursor().execute(
-        "select store_id, state, reason, resolved_at is null, resolution from incidents"
-        " order by started_at, store_id"
-    ).fetchall()
+    return (
+        inbox.cursor()
+        .execute(
+            "select store_id, state, reason, resolved_at is null, resolution from incidents"
+            " order by started_at, store_id"
+        )
+        .fetchall()
+    )
 
 
 def test_changes_and_their_deliveries_are_written_together(service_client):
@@ -210,9 +224,7 @@ def test_changes_and_their_deliveries_are_written_together(service_client):
         stores = [f"s{n:04}" for n in range(1200)]
         observe(client, [row("down", True, "09:00", "09:00", s) for s in stores], "09:01")
         assert incident_rows(client) == []
-        changes = observe(
-            client, [row("down", True, "10:00", "09:00", s) for s in stores], "10:01"
-        )
+        changes = observe(client, [row("down", True, "10:00", "09:00", s) for s in stores], "10:01")
         assert len(changes) == 1200
         cursor = client.app.state.service.inbox.cursor()
         # 1,200 changes: three deliveries per receiver (500, 500, 200), each change in one.
@@ -227,7 +239,8 @@ def test_changes_and_their_deliveries_are_written_together(service_client):
         assert incident["state"] == "down" and incident["resolved_at"] is None
         assert {d["receiver"] for d in incident["deliveries"]} == {"webhook", "alertmanager"}
         assert all(d["change"] == "opened" for d in incident["deliveries"])
-        assert len(client.get("/incidents", params={"status": "open", "limit": 5000}).json()) == 1200
+        everything = client.get("/incidents", params={"status": "open", "limit": 5000})
+        assert len(everything.json()) == 1200
         assert client.get("/incidents", params={"status": "resolved"}).json() == []
 
 
@@ -273,20 +286,21 @@ def test_a_webhook_arrives_signed_after_503s_and_a_timeout_with_one_id(service_c
         assert first["delivery_id"] == accepted["headers"]["webhook-id"]
         assert [a["status_code"] for a in first["last_attempts"]] == [503, None, 500, 200]
         assert first["last_attempts"][1]["error"]  # the timeout, named
-        assert (second["change"], second["status"], second["attempts"]) == ("resolved", "delivered", 1)
+        assert (second["change"], second["status"]) == ("resolved", "delivered")
+        assert second["attempts"] == 1
 
 
 def test_one_dead_receiver_does_not_delay_another(service_client):
     with Receiver([("hang", 30)] * 3) as dead, Receiver() as alive, service_client(
-        webhook_url=alive.url, webhook_secret=SECRET, alertmanager_url=dead.url.removesuffix("/hook"),
-        alert_timeout=20,
+        webhook_url=alive.url, webhook_secret=SECRET,
+        alertmanager_url=dead.url.removesuffix("/hook"), alert_timeout=20,
     ) as client:  # fmt: skip
         observe(client, [row("down", True, "09:00", "09:00")], "09:01")
         observe(client, [row("down", True, "10:00", "09:00")], "10:01")
         alive.wait_accepted(1, timeout=5)
         # Ingestion does not wait either.
-        answer = client.post("/poll", json={"store_id": "s2", "status": "active",
-                                            "timestamp_utc": "2026-03-02 10:00:00 UTC"})  # fmt: skip
+        poll = {"store_id": "s2", "status": "active", "timestamp_utc": "2026-03-02 10:00:00 UTC"}
+        answer = client.post("/poll", json=poll)
         assert answer.status_code == 200
 
 
