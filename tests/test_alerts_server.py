@@ -1,0 +1,238 @@
+"""Alerts against real parts: a real Prometheus Alertmanager (the Debian package's binary,
+started here on a free port with its own configuration and storage), a real webhook receiver
+that fails on purpose while the storemon server is killed with SIGKILL between committing an
+incident and delivering it, and a real Prometheus scraping the server's /metrics with the
+token. Each part is started once per module where it can be shared, bounded in time, and
+stopped by the test or fixture that started it. Skipped when the binaries are missing."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from alert_receiver import Receiver
+from loopback import free_port
+from standardwebhooks.webhooks import Webhook
+from support import TOKEN, storemon_executable
+
+from storemon.service.alerts.store import utc_now
+
+SECRET = "whsec_" + base64.b64encode(b"a storemon alerts server test key").decode()
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+PROMETHEUS = shutil.which("prometheus")
+NOW = datetime(2026, 3, 2, 10, 0)
+
+
+def status(store: str, state: str, last: datetime, since: datetime | None) -> dict:
+    return {"store_id": store, "state": state, "is_open": state != "closed",
+            "last_poll_at": last, "state_since": since}  # fmt: skip
+
+
+@contextmanager
+def process(command: list[str], log: Path, ready_url: str, headers=None) -> Iterator[int]:
+    """Run `command` until the block ends (SIGTERM, then SIGKILL), once `ready_url` answers."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("STOREMON_")}
+    with log.open("w") as output:
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert child.poll() is None, log.read_text()
+            try:
+                if httpx.get(ready_url, headers=headers, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"not ready:\n{log.read_text()}"
+            time.sleep(0.2)
+        yield child.pid
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=20)
+
+
+def wait_for(check, timeout: float = 60, message: str = ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.25)
+    raise AssertionError(f"timed out: {message}")
+
+
+# ---------------------------------------------------------------------- Alertmanager
+@pytest.fixture(scope="module")
+def alertmanager(tmp_path_factory) -> Iterator[str]:
+    if ALERTMANAGER is None:
+        pytest.skip("prometheus-alertmanager is not installed (apt-get install it)")
+    folder = tmp_path_factory.mktemp("alertmanager")
+    config = folder / "alertmanager.yml"
+    config.write_text(
+        textwrap.dedent("""\
+        route:
+          receiver: nowhere
+          group_wait: 1s
+          group_interval: 1s
+        receivers:
+          - name: nowhere
+    """)
+    )
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [ALERTMANAGER, f"--config.file={config}", f"--storage.path={folder / 'data'}",
+               f"--web.listen-address={url.removeprefix('http://')}", "--cluster.listen-address="]  # fmt: skip
+    with process(command, folder / "alertmanager.log", f"{url}/-/ready"):
+        yield url
+
+
+def store_alerts(alertmanager: str, store: str) -> list[dict]:
+    answer = httpx.get(
+        f"{alertmanager}/api/v2/alerts", params={"filter": f'store_id="{store}"'}, timeout=10
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+def test_an_incident_is_an_active_alertmanager_alert_until_it_resolves(
+    service_client, alertmanager
+):
+    with service_client(alertmanager_url=alertmanager, alert_after_polls=2) as client:
+        alerts = client.app.state.service.alerts
+        store = "alert-store-1"
+        alerts.observe([status(store, "down", NOW, NOW)], NOW)
+        alerts.observe([status(store, "down", NOW + timedelta(hours=1), NOW)], NOW)
+        (alert,) = wait_for(lambda: store_alerts(alertmanager, store), message="no alert")
+        assert alert["labels"] == {"alertname": "StoreIncident", "store_id": store,
+                                   "state": "down"}  # fmt: skip
+        assert alert["status"]["state"] == "active"
+        (incident,) = client.get("/incidents", params={"store_id": store}).json()
+        assert alert["annotations"]["incident_id"] == incident["incident_id"]
+
+        alerts.observe([status(store, "up", NOW + timedelta(hours=2), NOW)], utc_now())
+        wait_for(lambda: not store_alerts(alertmanager, store), message="still active")
+        (incident,) = client.get("/incidents", params={"store_id": store}).json()
+        assert incident["resolution"] == "up"
+        assert [d["status"] for d in incident["deliveries"]] == ["delivered", "delivered"]
+
+
+def test_firing_alerts_are_sent_again(service_client, alertmanager):
+    with service_client(alertmanager_url=alertmanager, alert_after_polls=1,
+                        alertmanager_resend_seconds=1) as client:  # fmt: skip
+        store = "alert-store-2"
+        client.app.state.service.alerts.observe([status(store, "down", NOW, NOW)], NOW)
+        (first,) = wait_for(lambda: store_alerts(alertmanager, store), message="no alert")
+        # Alertmanager keeps the latest time it heard of a firing alert.
+        wait_for(
+            lambda: store_alerts(alertmanager, store)[0]["updatedAt"] != first["updatedAt"],
+            timeout=20,
+            message="not re-sent",
+        )
+
+
+# ---------------------------------------------------------------------- webhook, kill -9
+# A storemon server process that commits one incident (two evaluations of a down store) and
+# then keeps delivering it: the test kills it while its first try is in flight.
+COMMIT_THEN_WAIT = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+from storemon.service.core import Service, Settings
+
+home, url, secret = sys.argv[1:4]
+service = Service(Settings(Path(home), webhook_url=url, webhook_secret=secret, alert_timeout=60))
+service.alerts.start()
+rows = lambda hour: [{"store_id": "killed-1", "state": "down", "is_open": True,
+                      "last_poll_at": datetime(2026, 3, 2, hour), "state_since":
+                      datetime(2026, 3, 2, 9)}]
+service.alerts.observe(rows(9), datetime(2026, 3, 2, 9, 1))
+service.alerts.observe(rows(10), datetime(2026, 3, 2, 10, 1))
+print("committed", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_webhook_committed_before_kill_9_arrives_once_verified(tmp_path):
+    home = tmp_path / "home"
+    script = [("hang", 20), ("status", 503, 1), ("status", 503, None)]
+    with Receiver(script) as receiver:
+        child = subprocess.Popen(
+            [sys.executable, "-c", COMMIT_THEN_WAIT, str(home), receiver.url, SECRET],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert child.stdout.readline().strip() == "committed"
+            wait_for(lambda: receiver.requests, timeout=30, message="no first try")
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+            child.stdout.close()
+        assert receiver.accepted() == []
+
+        port = free_port()
+        command = [storemon_executable(), "serve", "--home", str(home), "--port", str(port),
+                   "--token", TOKEN, "--webhook-url", receiver.url, "--webhook-secret", SECRET]  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        with process(command, tmp_path / "server.log", f"{url}/health"):
+            (accepted,) = receiver.wait_accepted(1, timeout=60)
+            (change,) = Webhook(SECRET).verify(accepted["body"], accepted["headers"])
+            assert (change["store_id"], change["change"]) == ("killed-1", "opened")
+            assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+            assert len(receiver.requests) == 4
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            (incident,) = httpx.get(f"{url}/incidents", headers=auth, timeout=30).json()
+            (delivery,) = incident["deliveries"]
+            assert delivery["delivery_id"] == accepted["headers"]["webhook-id"]
+            assert delivery["status"] == "delivered"
+            # The try cut short by the kill was never recorded: three recorded tries.
+            assert delivery["attempts"] == 3
+            if PROMETHEUS is not None:
+                scrape_open_incidents(tmp_path, port)
+        assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+def scrape_open_incidents(tmp_path: Path, port: int) -> None:
+    """A real Prometheus scrapes the server's /metrics with the token: the open incident
+    gauge reaches its query API."""
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    config = folder / "prometheus.yml"
+    config.write_text(
+        textwrap.dedent(f"""\
+        global:
+          scrape_interval: 1s
+        scrape_configs:
+          - job_name: storemon
+            authorization:
+              credentials: {TOKEN}
+            static_configs:
+              - targets: ["127.0.0.1:{port}"]
+    """)
+    )
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+               f"--web.listen-address={url.removeprefix('http://')}"]  # fmt: skip
+
+    def value() -> list:
+        answer = httpx.get(f"{url}/api/v1/query", params={"query": "storemon_incidents_open"})
+        return answer.json()["data"]["result"]
+
+    with process(command, folder / "prometheus.log", f"{url}/-/ready"):
+        (series,) = wait_for(value, timeout=60, message="storemon_incidents_open not scraped")
+        assert series["metric"]["job"] == "storemon"
+        assert series["value"][1] == "1"
