@@ -352,3 +352,21 @@ def test_serve_refuses_a_webhook_without_secret(tmp_path):
     )
     assert result.exit_code == 2 and "not an http(s) URL" in result.output
     assert json.dumps  # the module's import kept for the server tests' helpers
+
+
+def test_the_live_status_listener_feeds_the_new_rows(service_client):
+    from storemon.service.live_hook import Evaluation, StatusChange, StatusRow
+
+    def change(last: str) -> StatusChange:
+        new = StatusRow("s9", "down", True, at(last), "inactive", at("09:00"), at("22:00"), None)
+        return StatusChange("s9", None, new, run_polls=1)
+
+    with service_client() as client:
+        alerts = client.app.state.service.alerts
+        alerts.listen(Evaluation(at("09:01"), (change("09:00"),)))
+        alerts.listen(
+            Evaluation(at("10:01"), (change("10:00"), StatusChange("gone", None, None, 0)))
+        )
+        assert incident_rows(client) == [
+            ("s9", "down", "2 inactive polls in a row while open", True, None)
+        ]

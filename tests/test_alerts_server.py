@@ -95,8 +95,9 @@ def alertmanager(tmp_path_factory) -> Iterator[str]:
     """)
     )
     url = f"http://127.0.0.1:{free_port()}"
+    address = url.removeprefix("http://")
     command = [ALERTMANAGER, f"--config.file={config}", f"--storage.path={folder / 'data'}",
-               f"--web.listen-address={url.removeprefix('http://')}", "--cluster.listen-address="]  # fmt: skip
+               f"--web.listen-address={address}", "--cluster.listen-address="]  # fmt: skip
     with process(command, folder / "alertmanager.log", f"{url}/-/ready"):
         yield url
 
@@ -186,7 +187,8 @@ def test_a_webhook_committed_before_kill_9_arrives_once_verified(tmp_path):
 
         port = free_port()
         command = [storemon_executable(), "serve", "--home", str(home), "--port", str(port),
-                   "--token", TOKEN, "--webhook-url", receiver.url, "--webhook-secret", SECRET]  # fmt: skip
+                   "--token", TOKEN, "--webhook-url", receiver.url,
+                   "--webhook-secret", SECRET]  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         with process(command, tmp_path / "server.log", f"{url}/health"):
             (accepted,) = receiver.wait_accepted(1, timeout=60)

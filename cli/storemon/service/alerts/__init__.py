@@ -1,8 +1,8 @@
 """Incidents and alerts (docs/alerts.md): the state machine (incidents.py), its tables and
 outbox in the inbox (store.py), and the deliverers to the configured receivers (deliver.py).
 
-The service's live evaluation calls `Alerts.observe(rows, at)` after each evaluation with the
-status rows that changed and the evaluation's instant."""
+The service's live status calls `Alerts.listen(evaluation)` after each evaluation (see
+live_hook.py) with the stores whose status row changed and the evaluation's instant."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from storemon.service.alerts.deliver import (
 from storemon.service.alerts.incidents import Rules
 from storemon.service.alerts.store import AlertStore
 from storemon.service.inbox import Inbox
+from storemon.service.live_hook import Evaluation
 
 
 class Alerts:
@@ -65,6 +66,12 @@ class Alerts:
             deliverer.wake.set()
         for deliverer in self.deliverers:
             deliverer.stop()
+
+    def listen(self, evaluation: Evaluation) -> None:
+        """The live status's listener: the new rows of the stores that changed. A store that
+        left the fleet (no new row) keeps its incidents as they are."""
+        rows = [change.new._asdict() for change in evaluation.changes if change.new is not None]
+        self.observe(rows, evaluation.at)
 
     def observe(self, rows: Iterable[dict], at: datetime) -> list[dict]:
         """One evaluation's changed status rows at instant `at`: incidents opened and resolved,
