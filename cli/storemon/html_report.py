@@ -71,9 +71,13 @@ def report_page(
 
 
 def store_page(
-    connection: duckdb.DuckDBPyConnection, report_query: str, store_id: str
+    connection: duckdb.DuckDBPyConnection,
+    report_query: str,
+    store_id: str,
+    incidents: list[dict] | None = None,
 ) -> str | None:
-    """One store's page: its six measures and its week timeline; None for an unknown store."""
+    """One store's page: its six measures and its week timeline (and, from the service, its
+    incidents, newest first); None for an unknown store."""
     row = connection.execute(
         f"select * from ({report_query}) where store_id = ?", [store_id]
     ).fetchone()
@@ -85,7 +89,29 @@ def store_page(
         body=f"<h1>Store {_e(store_id)}</h1>"
         + _ranking_table([row], ranked=False)
         + _LEGEND
-        + _store_section(store_id, _timeline_rows(connection, [store_id])[store_id], None),
+        + _store_section(store_id, _timeline_rows(connection, [store_id])[store_id], None)
+        + ("" if incidents is None else _incidents_table(incidents)),
+    )
+
+
+def _incidents_table(incidents: list[dict]) -> str:
+    """A store's incidents (docs/alerts.md) and how their deliveries went."""
+    if not incidents:
+        return "<h2>Incidents</h2><p id=incidents>No incident.</p>"
+    rows = "".join(
+        f"<tr><td>{_e(i['state'])}<td>{_utc(i['started_at'])}"
+        f"<td>{'open' if i['resolved_at'] is None else _utc(i['resolved_at'])}"
+        f"<td>{_e(i['resolution'] or i['reason'])}<td>"
+        + ", ".join(
+            f"{_e(d['receiver'])} {_e(d['change'])}: {_e(d['status'])}"
+            f" ({d['attempts']} {'try' if d['attempts'] == 1 else 'tries'})"
+            for d in i["deliveries"]
+        )
+        for i in incidents
+    )
+    return (
+        "<h2>Incidents</h2><table id=incidents><tr><th>state<th>started (UTC)"
+        f"<th>resolved (UTC)<th>reason<th>deliveries</tr>{rows}</table>"
     )
 
 

@@ -65,10 +65,12 @@ def report_page(report_id: str, request: Request, service: ServiceDependency):
                409: json_refusal("not Complete"), 410: json_refusal("files removed")},
 )  # fmt: skip
 def store_page(report_id: str, store_id: str, service: ServiceDependency) -> HTMLResponse:
-    """One store's page in a Complete report: its six measures and its week timeline."""
+    """One store's page in a Complete report: its six measures, its week timeline, and its
+    incidents (the latest 50, as they are now)."""
     row = service.report(report_id)
+    incidents = service.alerts.store.incidents(store_id=store_id, limit=50)
     with _database(service, row) as connection:
-        page = html_report.store_page(connection, report_query(), store_id)
+        page = html_report.store_page(connection, report_query(), store_id, incidents)
     if page is None:
         raise HTTPException(404, detail=f"no store {store_id} in report {report_id}")
     return HTMLResponse(page)
