@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -238,3 +239,45 @@ def scrape_open_incidents(tmp_path: Path, port: int) -> None:
         (series,) = wait_for(value, timeout=60, message="storemon_incidents_open not scraped")
         assert series["metric"]["job"] == "storemon"
         assert series["value"][1] == "1"
+
+
+# ---------------------------------------------------------------------- the manual's examples
+DOCS = Path(__file__).parent.parent / "docs" / "examples"
+
+
+def test_the_manuals_webhook_receiver_verifies_and_prints_each_change_once(
+    service_client, tmp_path
+):
+    port = free_port()
+    environment = {**os.environ, "STOREMON_WEBHOOK_SECRET": SECRET}
+    receiver = subprocess.Popen(
+        [sys.executable, str(DOCS / "webhook_receiver.py"), str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+    )  # fmt: skip
+    guard = threading.Timer(120, receiver.kill)  # bounds the blocking readline below
+    guard.start()
+    try:
+        with service_client(webhook_url=f"http://127.0.0.1:{port}/", webhook_secret=SECRET) as c:
+            alerts = c.app.state.service.alerts
+            alerts.observe([status("doc-1", "down", NOW, NOW)], NOW)
+            alerts.observe([status("doc-1", "down", NOW + timedelta(hours=1), NOW)], NOW)
+            line = receiver.stdout.readline().strip()
+            assert line == "opened doc-1 down 2 inactive polls in a row while open"
+            wait_for(
+                lambda: c.get("/incidents").json()[0]["deliveries"][0]["status"] == "delivered",
+                message="not delivered",
+            )
+    finally:
+        guard.cancel()
+        receiver.kill()
+        receiver.wait(timeout=30)
+        receiver.stdout.close()
+
+
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool (prometheus-alertmanager)")
+def test_the_manuals_alertmanager_configuration_is_valid():
+    done = subprocess.run(
+        ["amtool", "check-config", str(DOCS / "alertmanager.yml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
