@@ -12,7 +12,10 @@ this process, measures issue 16's figures, each printed beside its target:
     a cold `storemon export` of the same files;
   - with --weeks weeks of Loop-scale polls stored: the first report of the new home (dbt
     records the report's plan), the first report after a restart of the server, and the warm
-    report (median of --runs).
+    report (median of --runs);
+  - the alert delay (docs/alerts.md): with --stores stores' status tracked, from an evaluation
+    that opens incidents to their webhook received by a real HTTP receiver, for one store
+    (median of --runs) and for the whole fleet at once (`--only alerts` runs just these).
 `--check` exits 1 when a target is missed. Every request goes to 127.0.0.1; each loop is
 bounded in count.
 """
@@ -157,6 +160,79 @@ def last_poll(data: Path) -> str:
     return found.replace(" UTC", "Z").replace(" ", "T")
 
 
+def alert_delays(stores: int, runs: int, workdir: Path) -> tuple[float, float, float]:
+    """Seconds from handing one evaluation's status rows to the service's alerts to the
+    webhook's arrival at a receiver on 127.0.0.1: one store's incident (median of `runs`),
+    and every other store's at once (a fleet-wide outage); and the fleet's commit alone."""
+    import base64
+    import json
+    import threading
+    from datetime import datetime, timedelta
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from storemon.service.core import Service, Settings
+
+    received: list[tuple[float, int]] = []
+    arrived = threading.Condition()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with arrived:
+                received.append((time.perf_counter(), len(json.loads(body))))
+                arrived.notify_all()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    def wait_for(changes: int) -> float:
+        with arrived:
+            arrived.wait_for(lambda: sum(n for _, n in received) >= changes, timeout=600)
+            return received[-1][0]
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    home = workdir / "alerts-home"
+    shutil.rmtree(home, ignore_errors=True)
+    secret = "whsec_" + base64.b64encode(b"benchmark").decode()
+    service = Service(Settings(home, webhook_url=f"http://127.0.0.1:{port}/",
+                               webhook_secret=secret))  # fmt: skip
+    service.alerts.start()
+    ids = [f"bench-{n:05}" for n in range(stores)]
+    start = datetime(2026, 3, 2, 9)
+
+    def rows(store_ids: list[str], state: str, hour: int) -> list[dict]:
+        at = start + timedelta(hours=hour)
+        since = at if state == "up" else start + timedelta(hours=1)
+        return [{"store_id": s, "state": state, "is_open": True, "last_poll_at": at,
+                 "state_since": since} for s in store_ids]  # fmt: skip
+
+    try:
+        service.alerts.observe(rows(ids, "up", 0), start)
+        service.alerts.observe(rows(ids, "down", 1), start + timedelta(hours=1))
+        singles = []
+        for run in range(runs):
+            expected = sum(n for _, n in received) + 1
+            began = time.perf_counter()
+            service.alerts.observe(rows(ids[run : run + 1], "down", 2), start)
+            singles.append(wait_for(expected) - began)
+        rest = ids[runs:]
+        expected = sum(n for _, n in received) + len(rest)
+        began = time.perf_counter()
+        service.alerts.observe(rows(rest, "down", 2), start + timedelta(hours=2))
+        committed = time.perf_counter() - began
+        fleet = wait_for(expected) - began
+    finally:
+        service.alerts.stop()
+        service.inbox.close()
+        service.lock.close()
+        server.shutdown()
+    return statistics.median(singles), fleet, committed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "svc-bench")
@@ -164,8 +240,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--weeks", type=int, default=8, help="0 skips the many-weeks figures")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--only", choices=["alerts"], help="run only these figures")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.only == "alerts":
+        return report_table(args, alert_rows(args))
     week = generate(args.workdir / "week", args.stores, 8)
     as_of = last_poll(week)
     rows = []  # (figure, measured, target, met or None for a reference figure)
@@ -212,6 +291,22 @@ def main() -> int:
         finally:
             server.stop()
 
+    rows += alert_rows(args)
+    return report_table(args, rows)
+
+
+def alert_rows(args) -> list[tuple]:
+    single, fleet, committed = alert_delays(args.stores, args.runs, args.workdir)
+    return [
+        ("alert delay, one store: evaluation -> webhook received", f"{single:.3f} s",
+         "<= 1 s", single <= 1),
+        (f"alert delay, {args.stores - args.runs:,} stores at once: evaluation -> last webhook"
+         " received", f"{fleet:.2f} s", "<= 30 s", fleet <= 30),
+        ("  of which: incidents and outbox committed", f"{committed:.2f} s", "-", None),
+    ]  # fmt: skip
+
+
+def report_table(args, rows: list[tuple]) -> int:
     print(f"| figure ({args.stores:,} stores, medians of {args.runs}) | measured | target | |")
     print("|---|---|---|---|")
     for figure, measured, target, met in rows:
