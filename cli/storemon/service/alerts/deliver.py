@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from storemon import __version__
+from storemon.project import eprint
 from storemon.service.alerts.store import AlertStore, Delivery, utc_now
 
 MAX_BACKOFF_SECONDS = 300.0
@@ -198,32 +199,37 @@ class Deliverer:
             # Cleared before looking, so that a delivery written meanwhile wakes the wait.
             self.wake.clear()
             try:
-                delivery = self.store.next_delivery(self.receiver)
-            except Exception:  # the inbox closing under us: stop
+                last_resend = self._step(last_resend)
+            except Exception as error:  # the inbox failing: said once a try, tried again
                 if self.stopping:
                     return
-                raise
-            if delivery is None:
-                if self.resend is not None:
-                    interval, build = self.resend
-                    wait = last_resend + interval - time.monotonic()
-                    if wait <= 0:
-                        firing = self.store.firing()
-                        if firing:
-                            post(build(firing), self.timeout)
-                        last_resend = time.monotonic()
-                        continue
-                    self._sleep(wait)
-                else:
-                    self._sleep(3600)
-                continue
-            wait = (delivery.next_attempt_at - utc_now()).total_seconds()
+                eprint(f"alerts: {self.receiver} deliverer: {type(error).__name__}: {error}")
+                self._sleep(5)
+
+    def _step(self, last_resend: float) -> float:
+        """Send what is due (or re-send what fires), else wait until something is due; the
+        time of the latest re-send."""
+        delivery = self.store.next_delivery(self.receiver)
+        if delivery is None:
+            if self.resend is None:
+                self._sleep(3600)
+                return last_resend
+            interval, build = self.resend
+            wait = last_resend + interval - time.monotonic()
             if wait > 0:
                 self._sleep(wait)
-                continue
-            self._attempt(delivery)
-            if self.resend is not None:
-                last_resend = time.monotonic()  # a delivery re-states what fires, too
+                return last_resend
+            firing = self.store.firing()
+            if firing:
+                post(build(firing), self.timeout)
+            return time.monotonic()
+        wait = (delivery.next_attempt_at - utc_now()).total_seconds()
+        if wait > 0:
+            self._sleep(wait)
+            return last_resend
+        self._attempt(delivery)
+        # A delivery to Alertmanager re-states what fires, too.
+        return time.monotonic() if self.resend is not None else last_resend
 
     def _sleep(self, seconds: float) -> None:
         self.wake.wait(timeout=seconds)
@@ -240,8 +246,10 @@ class Deliverer:
             if wait is None:
                 wait = backoff_seconds(delivery.attempts + 1)
             retry_at = utc_now() + timedelta(seconds=wait)
-        if self.stopping and retry_at is not None:
-            return  # the inbox may be closing; the delivery stays pending as it was
+        if self.stopping:
+            # The inbox may be closing: the try is not recorded and the delivery stays
+            # pending, to be sent again after the next start (at least once).
+            return
         self.store.record_attempt(
             delivery, attempted_at, seconds, outcome.status_code, outcome.error, retry_at
         )
