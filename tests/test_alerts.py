@@ -370,3 +370,29 @@ def test_the_live_status_listener_feeds_the_new_rows(service_client):
         assert incident_rows(client) == [
             ("s9", "down", "2 inactive polls in a row while open", True, None)
         ]
+
+
+def test_polls_open_and_resolve_an_incident_through_the_live_status(service_client):
+    """End to end in-process: polls stored -> the live status's evaluation -> an incident ->
+    its webhook, verified. Store 'e2e' has no hours (open 24/7); the clock stands at 12:00."""
+    clock = at("12:00")
+
+    def poll(status: str, hhmm: str) -> None:
+        body = {"store_id": "e2e", "status": status, "timestamp_utc": f"{at(hhmm)} UTC"}
+        assert client.post("/poll", json=body).status_code == 200
+        client.app.state.service.live.settle()
+
+    with Receiver() as receiver, service_client(
+        webhook_url=receiver.url, webhook_secret=SECRET, clock=lambda: clock
+    ) as client:  # fmt: skip
+        poll("inactive", "10:00")
+        assert incident_rows(client) == []
+        poll("inactive", "11:00")
+        (opened,) = receiver.wait_accepted(1, timeout=30)
+        (change,) = Webhook(SECRET).verify(opened["body"], opened["headers"])
+        assert (change["store_id"], change["change"], change["state"]) == ("e2e", "opened", "down")
+        assert change["started_at"] == "2026-03-02T12:00:00.000000Z"
+        poll("active", "11:30")
+        _, resolved = receiver.wait_accepted(2, timeout=30)
+        (change,) = Webhook(SECRET).verify(resolved["body"], resolved["headers"])
+        assert (change["change"], change["reason"]) == ("resolved", "up")

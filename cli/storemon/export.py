@@ -41,7 +41,7 @@ STAGING_INPUTS = {
 
 # What the export reads from the database it builds: with --engine spark these come over from
 # Spark.
-REPORT_TABLES = ["store_uptime_report", "rejected_rows", "int_report_clock"]
+REPORT_TABLES = ["store_uptime_report", "rejected_rows", "int_report_clock", "store_status_now"]
 
 
 class ExportError(Exception):
@@ -117,6 +117,8 @@ def export(
     html_stores: int = 50,
     spark_target: str = "session",
     staged: dict[str, str] | None = None,
+    silent_after: int | None = None,
+    write_report: bool = True,
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
     the optional HTML page, then move them all into place. A failed or killed run leaves the
@@ -124,7 +126,10 @@ def export(
     reading it undisturbed. With `engine` "spark" dbt builds on Spark (`spark_target`: a
     SparkSession or a Thrift server) and the report's tables are copied into the fresh
     database. `staged`: queries for staging models whose rows are already parsed (see
-    plan.run), used when the export runs its plan; dbt reads the input files instead."""
+    plan.run), used when the export runs its plan; dbt reads the input files instead.
+    `silent_after`: the minutes without a poll after which an open store is silent in
+    store_status_now (None: the project's default). `write_report` False builds the database
+    only (`out` is then ignored), as `storemon status` does."""
     if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
     uris = [path for path in vars(inputs).values() if isinstance(path, str)] if inputs else []
@@ -140,15 +145,18 @@ def export(
     except OSError as error:
         raise ExportError(f"cannot create {state}: {error.strerror}") from None
     building = state / "building.duckdb"
-    csv_file = None if out == "-" else _temporary_report_path(out)
+    if not write_report:
+        out = ""
+    csv_file = None if out in ("-", "") else _temporary_report_path(out)
     html_file = None if html is None else _temporary_report_path(str(html))
     with _exclusive_lock(state / "export.lock", db_path):
         _check_database_free(db_path)
         try:
             _remove_leftovers(building, csv_file, html_file)  # of a killed run
             _build(
-                inputs, building, state, as_of, interpolation, verbose, engine, spark_target, staged
-            )
+                inputs, building, state, as_of, interpolation, verbose, engine, spark_target,
+                staged, silent_after,
+            )  # fmt: skip
             summary = _check_and_write_report(building, csv_file, out, strict)
             if html_file is not None:
                 _write_html(building, html_file, html, html_stores)
@@ -160,7 +168,7 @@ def export(
             _replace_database(building, db_path)
         finally:
             _remove_leftovers(building, csv_file, html_file)
-    outputs = [db_path.name] + ([] if out == "-" else [out]) + ([str(html)] if html else [])
+    outputs = [db_path.name] + ([] if out in ("-", "") else [out]) + ([str(html)] if html else [])
     eprint("wrote " + " and ".join(outputs))
     return summary
 
@@ -196,10 +204,12 @@ def _build(
     engine: str,
     spark_target: str,
     staged: dict[str, str] | None,
+    silent_after: int | None = None,
 ) -> None:
     settings = {
         "interpolation": interpolation,
         "report_time": as_of or "",
+        "silent_after_minutes": "" if silent_after is None else str(silent_after),
         "status_path": str(inputs.status) if inputs else "",
         "hours_path": str(inputs.hours) if inputs else "",
         "timezones_path": str(inputs.timezones) if inputs else "",
@@ -280,7 +290,8 @@ def _check_and_write_report(
         if strict and rejected:
             summary = ", ".join(f"{count} {reason}" for reason, count in reasons)
             raise ExportError(f"--strict: {rejected} rows rejected ({summary}); nothing written")
-        _write_report(connection, csv_file, out)
+        if out:
+            _write_report(connection, csv_file, out)
         report_at = connection.execute("select report_at from int_report_clock").fetchone()[0]
         # Fold the write-ahead log into the file so that it moves into place whole.
         connection.execute("checkpoint")

@@ -7,8 +7,10 @@ import asyncio
 import fcntl
 import re
 import uuid
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -19,8 +21,9 @@ from storemon.service.alerts import Alerts
 from storemon.service.alerts.incidents import Rules
 from storemon.service.batcher import PollBatcher
 from storemon.service.inbox import Inbox, InvalidRows
+from storemon.service.live import LiveStatus
 from storemon.service.schemas import StoreRegistration, UploadedFile
-from storemon.service.validation import file_to_table
+from storemon.service.validation import file_to_table, rows_to_table
 from storemon.service.worker import ReportJob, ReportWorker
 
 REPORT_ID = re.compile(r"[0-9a-f]{32}")
@@ -40,6 +43,10 @@ class Settings:
     alert_on_silent: bool = False
     alert_timeout: float = 10.0
     alertmanager_resend_seconds: float = 60.0
+    # An open store whose last poll is older than this is silent (docs/service.md).
+    silent_after_minutes: int = 120
+    # The live status's clock (naive UTC); None: the system's. The tests set their own.
+    clock: Callable[[], datetime] | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -72,6 +79,7 @@ class Service:
         self.inbox.fail_interrupted()
         self.worker = ReportWorker(self.inbox, self.home, settings.keep_reports)
         self.batcher = PollBatcher(self.inbox)
+        self.live = LiveStatus(self.inbox, settings.silent_after_minutes, settings.clock)
         self.alerts = Alerts(
             self.inbox,
             Rules(settings.alert_after_polls, settings.alert_on_silent),
@@ -84,10 +92,15 @@ class Service:
 
     def start(self) -> None:
         self.worker.start()
-        self.batcher.start()
+        assert self.worker.status_plan is not None
+        # The alerts hear every evaluation, the first after start-up included.
         self.alerts.start()
+        self.live.subscribe(self.alerts.listen)
+        self.live.start(self.worker.status_plan, self.worker.polls_shape)
+        self.batcher.start()
 
     def close(self) -> None:
+        self.live.stop()
         self.alerts.stop()
         self.batcher.stop()
         self.worker.stop()
@@ -173,6 +186,15 @@ class Service:
         self.worker.submit(ReportJob(report_id, snapshot, report_at, as_of, interpolation))
         return report_id
 
+    def parse_instant(self, text: str) -> datetime | None:
+        """An instant in any timestamp form of the inputs, read by the staging SQL as a poll's
+        timestamp would be (any distance from the clock); None when it is not one."""
+        row = {"store_id": "at", "status": "active", "timestamp_utc": text}
+        with closing(self.inbox.cursor()) as cursor:
+            rows_to_table(cursor, "store_status", [row], "request_instant")
+            staged = self.inbox.stage(cursor, "store_status", "request_instant", counted=False)
+            return cursor.execute(f"select polled_at from {staged.staged}").fetchone()[0]
+
     def _parse_as_of(self, as_of: str):
         """The report time, parsed and checked by the staging SQL as a poll's timestamp would be
         (so a time over a day after the server's clock is `timestamp in the future`)."""
@@ -194,6 +216,15 @@ class Service:
         if found["files_removed"]:
             raise report_removed(report_id)
         return found
+
+    def latest_complete_report(self) -> str | None:
+        """The newest Complete report whose files are kept, for links to store pages."""
+        with closing(self.inbox.cursor()) as cursor:
+            found = cursor.execute(
+                "select report_id from reports where status = 'Complete' and not files_removed"
+                " order by requested_at desc, report_id desc limit 1"
+            ).fetchone()
+        return found[0] if found else None
 
     def report_file(self, report_id: str, name: str) -> Path:
         return self.worker.reports_folder(report_id) / name

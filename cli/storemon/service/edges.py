@@ -28,7 +28,7 @@ from storemon.service.validation import InputShapeError
 OPEN_PATHS = {"/health", "/login"}
 # What the login cookie opens: GET pages that a browser shows (SPEC §10.1). The API of the
 # seeds (/get_report, every POST) still needs the Bearer header.
-COOKIE_PATHS = {"/reports", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+COOKIE_PATHS = {"/reports", "/fleet", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 COOKIE_PREFIX = "/reports/"
 COOKIE_NAME = "storemon_login"
 INPUT_ECHO = 200  # characters of a refused value echoed back

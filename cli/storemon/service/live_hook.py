@@ -14,18 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-# The columns of the dbt model store_status_now, in its order (docs/status.md).
-STATUS_COLUMNS = (
-    "store_id",
-    "state",
-    "is_open",
-    "last_poll_at",
-    "last_status",
-    "state_since",
-    "closes_at",
-    "opens_at",
-)
-STATES = ("down", "silent", "up", "closed")
+from storemon.status import STATES, STATUS_COLUMNS  # the model's columns, its states
+
+__all__ = ["STATES", "STATUS_COLUMNS", "Evaluation", "Listener", "StatusChange", "StatusRow"]
 
 
 class StatusRow(NamedTuple):

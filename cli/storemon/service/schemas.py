@@ -220,3 +220,31 @@ class Incident(BaseModel):
         default=None, description="why it resolved: the store is up, or closed"
     )
     deliveries: list[IncidentDelivery] = Field(description="to each receiver, oldest first")
+
+
+class StoreStatus(BaseModel):
+    """A store's row of store_status_now (docs/status.md), as `storemon status --format json`
+    writes it: instants in ISO 8601 UTC with `Z`."""
+
+    store_id: str
+    state: Literal["up", "down", "silent", "closed"]
+    is_open: bool
+    last_poll_at: str | None = Field(description="the latest poll at or before the instant")
+    last_status: Literal["active", "inactive"] | None
+    state_since: str | None = Field(description="up, down: the run's first poll; silent: when")
+    closes_at: str | None = Field(description="open: when it closes (within 9 days)")
+    opens_at: str | None = Field(description="closed: when it opens next")
+
+
+class StateCounts(BaseModel):
+    down: int
+    silent: int
+    up: int
+    closed: int
+
+
+class StatusAnswer(BaseModel):
+    status_at: str | None = Field(description="the instant the rows describe (UTC, with Z)")
+    silent_after_minutes: int
+    counts: StateCounts = Field(description="stores per state, of the whole fleet")
+    stores: list[StoreStatus] = Field(description="the stores asked for, by store_id")
