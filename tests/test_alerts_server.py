@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -148,56 +148,41 @@ def test_firing_alerts_are_sent_again(service_client, alertmanager):
 
 
 # ---------------------------------------------------------------------- webhook, kill -9
-# A storemon server process that commits one incident (two evaluations of a down store) and
-# then keeps delivering it: the test kills it while its first try is in flight.
-COMMIT_THEN_WAIT = """
-import sys, time
-from datetime import datetime
-from pathlib import Path
-from storemon.service.core import Service, Settings
-
-home, url, secret = sys.argv[1:4]
-service = Service(Settings(Path(home), webhook_url=url, webhook_secret=secret, alert_timeout=60))
-service.alerts.start()
-rows = lambda hour: [{"store_id": "killed-1", "state": "down", "is_open": True,
-                      "last_poll_at": datetime(2026, 3, 2, hour), "state_since":
-                      datetime(2026, 3, 2, 9)}]
-service.alerts.observe(rows(9), datetime(2026, 3, 2, 9, 1))
-service.alerts.observe(rows(10), datetime(2026, 3, 2, 10, 1))
-print("committed", flush=True)
-time.sleep(600)
-"""
+def storemon_serve(home: Path, port: int, receiver: Receiver) -> list[str]:
+    return [storemon_executable(), "serve", "--home", str(home), "--port", str(port),
+            "--token", TOKEN, "--webhook-url", receiver.url,
+            "--webhook-secret", SECRET]  # fmt: skip
 
 
 def test_a_webhook_committed_before_kill_9_arrives_once_verified(tmp_path):
+    """Two inactive polls of a store open 24/7 open an incident; the server is killed while
+    the webhook's first try hangs; after the restart the delivery arrives with the same
+    webhook-id, and the incident is neither lost nor opened twice."""
     home = tmp_path / "home"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    now = datetime.now(UTC).replace(tzinfo=None)
     script = [("hang", 20), ("status", 503, 1), ("status", 503, None)]
     with Receiver(script) as receiver:
-        child = subprocess.Popen(
-            [sys.executable, "-c", COMMIT_THEN_WAIT, str(home), receiver.url, SECRET],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            assert child.stdout.readline().strip() == "committed"
-            wait_for(lambda: receiver.requests, timeout=30, message="no first try")
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait(timeout=30)
-            child.stdout.close()
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        with process(storemon_serve(home, port, receiver), tmp_path / "first.log",
+                     f"{url}/health") as pid:  # fmt: skip
+            for minutes in (50, 10):
+                poll = {"store_id": "killed-1", "status": "inactive",
+                        "timestamp_utc": f"{now - timedelta(minutes=minutes)} UTC"}  # fmt: skip
+                answer = httpx.post(f"{url}/poll", json=poll, headers=auth, timeout=30)
+                assert answer.status_code == 200
+            wait_for(lambda: receiver.requests, timeout=60, message="no first try")
+            os.kill(pid, signal.SIGKILL)
         assert receiver.accepted() == []
 
-        port = free_port()
-        command = [storemon_executable(), "serve", "--home", str(home), "--port", str(port),
-                   "--token", TOKEN, "--webhook-url", receiver.url,
-                   "--webhook-secret", SECRET]  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        with process(command, tmp_path / "server.log", f"{url}/health"):
+        with process(storemon_serve(home, port, receiver), tmp_path / "server.log",
+                     f"{url}/health"):  # fmt: skip
             (accepted,) = receiver.wait_accepted(1, timeout=60)
             (change,) = Webhook(SECRET).verify(accepted["body"], accepted["headers"])
             assert (change["store_id"], change["change"]) == ("killed-1", "opened")
             assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
             assert len(receiver.requests) == 4
-            auth = {"Authorization": f"Bearer {TOKEN}"}
             (incident,) = httpx.get(f"{url}/incidents", headers=auth, timeout=30).json()
             (delivery,) = incident["deliveries"]
             assert delivery["delivery_id"] == accepted["headers"]["webhook-id"]
@@ -205,13 +190,13 @@ def test_a_webhook_committed_before_kill_9_arrives_once_verified(tmp_path):
             # The try cut short by the kill was never recorded: three recorded tries.
             assert delivery["attempts"] == 3
             if PROMETHEUS is not None:
-                scrape_open_incidents(tmp_path, port)
+                scrape_gauges(tmp_path, port)
         assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 
-def scrape_open_incidents(tmp_path: Path, port: int) -> None:
-    """A real Prometheus scrapes the server's /metrics with the token: the open incident
-    gauge reaches its query API."""
+def scrape_gauges(tmp_path: Path, port: int) -> None:
+    """A real Prometheus scrapes the server's /metrics with the token: the open incidents and
+    the stores per state reach its query API."""
     folder = tmp_path / "prometheus"
     folder.mkdir()
     config = folder / "prometheus.yml"
@@ -231,14 +216,17 @@ def scrape_open_incidents(tmp_path: Path, port: int) -> None:
     command = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
                f"--web.listen-address={url.removeprefix('http://')}"]  # fmt: skip
 
-    def value() -> list:
-        answer = httpx.get(f"{url}/api/v1/query", params={"query": "storemon_incidents_open"})
+    def query(expression: str) -> list:
+        answer = httpx.get(f"{url}/api/v1/query", params={"query": expression}, timeout=10)
         return answer.json()["data"]["result"]
 
     with process(command, folder / "prometheus.log", f"{url}/-/ready"):
-        (series,) = wait_for(value, timeout=60, message="storemon_incidents_open not scraped")
+        (series,) = wait_for(lambda: query("storemon_incidents_open"), timeout=60,
+                             message="storemon_incidents_open not scraped")  # fmt: skip
         assert series["metric"]["job"] == "storemon"
         assert series["value"][1] == "1"
+        states = {s["metric"]["state"]: s["value"][1] for s in query("storemon_stores")}
+        assert states == {"closed": "0", "silent": "0", "down": "1", "up": "0"}
 
 
 # ---------------------------------------------------------------------- the manual's examples
