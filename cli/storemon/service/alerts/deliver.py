@@ -163,8 +163,8 @@ def alertmanager_request(url: str) -> Callable[[list[dict]], Request]:
 # ---------------------------------------------------------------------- the threads
 class Deliverer:
     """Sends one receiver's deliveries, oldest first. `resend`: also send `store.firing()`
-    every so many seconds while the outbox is empty (Alertmanager forgets an alert that is
-    not re-sent within its resolve_timeout)."""
+    every so many seconds (Alertmanager forgets an alert that is not re-sent within its
+    resolve_timeout)."""
 
     def __init__(
         self,
@@ -207,29 +207,28 @@ class Deliverer:
                 self._sleep(5)
 
     def _step(self, last_resend: float) -> float:
-        """Send what is due (or re-send what fires), else wait until something is due; the
-        time of the latest re-send."""
+        """Re-send what fires when that is due, else send the oldest delivery when it is due,
+        else wait until one of them is; the time of the latest re-send."""
+        resend_wait = 3600.0
+        if self.resend is not None:
+            interval, build = self.resend
+            resend_wait = last_resend + interval - time.monotonic()
+            if resend_wait <= 0:
+                # Current state: a resolved incident is not in it, whatever is still queued.
+                firing = self.store.firing()
+                if firing:
+                    post(build(firing), self.timeout)
+                return time.monotonic()
         delivery = self.store.next_delivery(self.receiver)
         if delivery is None:
-            if self.resend is None:
-                self._sleep(3600)
-                return last_resend
-            interval, build = self.resend
-            wait = last_resend + interval - time.monotonic()
-            if wait > 0:
-                self._sleep(wait)
-                return last_resend
-            firing = self.store.firing()
-            if firing:
-                post(build(firing), self.timeout)
-            return time.monotonic()
+            self._sleep(resend_wait)
+            return last_resend
         wait = (delivery.next_attempt_at - utc_now()).total_seconds()
         if wait > 0:
-            self._sleep(wait)
+            self._sleep(min(wait, resend_wait))
             return last_resend
         self._attempt(delivery)
-        # A delivery to Alertmanager re-states what fires, too.
-        return time.monotonic() if self.resend is not None else last_resend
+        return last_resend
 
     def _sleep(self, seconds: float) -> None:
         self.wake.wait(timeout=seconds)
