@@ -413,3 +413,96 @@ def compute_report(
     valid poll timestamp."""
     details = compute_details(status_csv, hours_csv, timezones_csv, as_of, interpolation)
     return {store: result.measures for store, result in details.items()}
+
+
+# ---------------------------------------------------------------- status now (docs/status.md)
+
+STATUS_COLUMNS = (
+    "store_id",
+    "state",
+    "is_open",
+    "last_poll_at",
+    "last_status",
+    "state_since",
+    "closes_at",
+    "opens_at",
+)
+# An open stretch that runs on past this long after T has no closing time (open 24/7).
+CLOSES_WITHIN = timedelta(days=9)
+# Local dates of business hours looked at, around T's: far more than CLOSES_WITHIN needs.
+_STATUS_DAYS_BEFORE, _STATUS_DAYS_AFTER = 3, 24
+
+
+def stretch_end(intervals: list[tuple[datetime, datetime]], t: datetime) -> datetime:
+    """Walk forward from t through the intervals that hold it: the first instant at or after t
+    that no interval holds (t itself when none does)."""
+    end = t
+    while True:
+        holding = [b for a, b in intervals if a <= end < b]
+        if not holding:
+            return end
+        end = max(holding)
+
+
+def compute_status(
+    status_csv: Path,
+    hours_csv: Path,
+    timezones_csv: Path,
+    as_of: datetime | None = None,
+    status_time: datetime | None = None,
+    silent_after: timedelta = timedelta(minutes=120),
+) -> dict[str, tuple]:
+    """store_id -> the store_status_now row without store_id: (state, is_open, last_poll_at,
+    last_status, state_since, closes_at, opens_at), instants as naive UTC datetimes. T is
+    `status_time`, else the report time (`as_of`, else the latest valid poll); with no T every
+    value is None."""
+    inputs = load_inputs(status_csv, hours_csv, timezones_csv)
+    all_polls = [moment for by_time in inputs.polls.values() for moment in by_time]
+    t = status_time or as_of or max(all_polls, default=None)
+    rows = {}
+    for store in sorted(inputs.stores):
+        if t is None:
+            rows[store] = (None,) * 7
+            continue
+        polls = sorted(
+            (moment, is_active)
+            for moment, is_active in inputs.polls.get(store, {}).items()
+            if moment <= t
+        )
+        if store in inputs.hours:
+            zone = ZoneInfo(inputs.zones.get(store, DEFAULT_TIMEZONE))
+            local_date = t.replace(tzinfo=UTC).astimezone(zone).date()
+            intervals = [
+                (a, b)
+                for a, b in business_intervals(
+                    inputs.hours[store],
+                    zone,
+                    local_date - _STATUS_DAYS_BEFORE * _DAY,
+                    local_date + _STATUS_DAYS_AFTER * _DAY,
+                )
+                if b > a
+            ]
+            is_open = any(a <= t < b for a, b in intervals)
+            end = stretch_end(intervals, t)
+            closes_at = end if is_open and end - t <= CLOSES_WITHIN else None
+            opens_at = None if is_open else min((a for a, _ in intervals if a > t), default=None)
+        else:  # open 24/7
+            is_open, closes_at, opens_at = True, None, None
+        last_poll_at = polls[-1][0] if polls else None
+        last_is_active = polls[-1][1] if polls else None
+        last_status = None if not polls else "active" if last_is_active else "inactive"
+        if not is_open:
+            state, since = "closed", None
+        elif last_poll_at is None:
+            state, since = "silent", None
+        elif t - last_poll_at > silent_after:
+            state, since = "silent", last_poll_at + silent_after
+        else:
+            state = "up" if last_is_active else "down"
+            # the earliest poll of the trailing run: walk back over polls with the same status
+            index = len(polls) - 1
+            while index > 0 and polls[index - 1][1] == last_is_active:
+                index -= 1
+            since = polls[index][0]
+        rows[store] = (state, is_open, last_poll_at, last_status, since, closes_at, opens_at)
+    return rows

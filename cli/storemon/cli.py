@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -10,6 +12,7 @@ from storemon import __version__, spark
 from storemon.export import ExportError, export, resolve_inputs
 from storemon.generate import generate
 from storemon.project import eprint
+from storemon.status import STATES, build_status, render
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -35,33 +38,40 @@ def cli() -> None:
     """
 
 
-@cli.command(name="export")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder with store_status.csv, menu_hours.csv (or business_hours.csv) and timezones.csv.",
+def _options(*decorators: Callable) -> Callable:
+    """Several Click options as one decorator, in the order given (as --help lists them)."""
+
+    def apply(function: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+# The inputs and the build, shared by the commands that build the project (export, status).
+input_options = _options(
+    click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="Folder with store_status.csv, menu_hours.csv (or business_hours.csv) and"
+        " timezones.csv.",
+    ),
+    click.option("--status", type=input_file, help="Polls file (store_id, status, timestamp_utc)."),
+    click.option(
+        "--hours",
+        type=input_file,
+        help="Business hours file (store_id, day or dayOfWeek, start_time_local, end_time_local).",
+    ),
+    click.option("--timezones", type=input_file, help="Timezones file (store_id, timezone_str)."),
+    click.option(
+        "--as-of",
+        metavar="TIMESTAMP",
+        help="Report time, e.g. 2024-11-04T06:00:00Z; default: the latest valid poll.",
+    ),
 )
-@click.option("--status", type=input_file, help="Polls file (store_id, status, timestamp_utc).")
-@click.option(
-    "--hours",
-    type=input_file,
-    help="Business hours file (store_id, day or dayOfWeek, start_time_local, end_time_local).",
-)
-@click.option("--timezones", type=input_file, help="Timezones file (store_id, timezone_str).")
-@click.option(
-    "--as-of",
-    metavar="TIMESTAMP",
-    help="Report time, e.g. 2024-11-04T06:00:00Z; default: the latest valid poll.",
-)
-@click.option(
-    "--interpolation",
-    type=click.Choice(["nearest", "previous"]),
-    default="nearest",
-    show_default=True,
-    help="A poll's status holds until the midpoint with the next poll, or until the next poll.",
-)
-@click.option(
+db_option = click.option(
     "--db",
     "db_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -71,6 +81,54 @@ def cli() -> None:
     show_envvar=True,
     help="DuckDB file that receives the tables.",
 )
+silent_after_option = click.option(
+    "--silent-after",
+    metavar="MINUTES",
+    type=click.IntRange(0, 999_999),
+    default=120,
+    show_default=True,
+    help="An open store whose last poll is more than MINUTES old is silent (table"
+    " store_status_now).",
+)
+build_options = _options(
+    click.option(
+        "--strict",
+        is_flag=True,
+        help="Fail if any input row is rejected: nothing is written, the message counts the"
+        " rows by reason.",
+    ),
+    click.option(
+        "--engine",
+        type=click.Choice(["duckdb", "spark"]),
+        default="duckdb",
+        show_default=True,
+        help="Where dbt builds the report: DuckDB, or Apache Spark (pip install"
+        " 'storemon[spark]').",
+    ),
+    click.option(
+        "--spark-target",
+        type=click.Choice(["session", "thrift"]),
+        default="session",
+        show_default=True,
+        envvar="STOREMON_SPARK_TARGET",
+        show_envvar=True,
+        help="With --engine spark: a SparkSession in this process (local, or the cluster of"
+        " STOREMON_SPARK_MASTER), or the Thrift server of STOREMON_SPARK_HOST/PORT.",
+    ),
+    click.option("-v", "--verbose", is_flag=True, help="Print each dbt model as it is built."),
+)
+
+
+@cli.command(name="export")
+@input_options
+@click.option(
+    "--interpolation",
+    type=click.Choice(["nearest", "previous"]),
+    default="nearest",
+    show_default=True,
+    help="A poll's status holds until the midpoint with the next poll, or until the next poll.",
+)
+@db_option
 @click.option(
     "--out",
     metavar="FILE",
@@ -91,30 +149,8 @@ def cli() -> None:
     show_default=True,
     help="Draw week timelines for this many stores with most downtime last week.",
 )
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Fail if any input row is rejected: nothing is written, the message counts the"
-    " rows by reason.",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["duckdb", "spark"]),
-    default="duckdb",
-    show_default=True,
-    help="Where dbt builds the report: DuckDB, or Apache Spark (pip install 'storemon[spark]').",
-)
-@click.option(
-    "--spark-target",
-    type=click.Choice(["session", "thrift"]),
-    default="session",
-    show_default=True,
-    envvar="STOREMON_SPARK_TARGET",
-    show_envvar=True,
-    help="With --engine spark: a SparkSession in this process (local, or the cluster of"
-    " STOREMON_SPARK_MASTER), or the Thrift server of STOREMON_SPARK_HOST/PORT.",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Print each dbt model as it is built.")
+@silent_after_option
+@build_options
 def export_command(
     data_dir: Path | None,
     status: Path | None,
@@ -126,6 +162,7 @@ def export_command(
     out: str,
     html: Path | None,
     html_stores: int,
+    silent_after: int,
     strict: bool,
     engine: str,
     spark_target: str,
@@ -149,10 +186,68 @@ def export_command(
         inputs = resolve_inputs(data_dir, status, hours, timezones)
         export(
             inputs, db_path, out, as_of, interpolation, strict, verbose, engine, html, html_stores,
-            spark_target,
+            spark_target, silent_after=silent_after,
         )  # fmt: skip
     except ExportError as error:
         raise click.ClickException(str(error)) from None
+
+
+@cli.command(name="status")
+@input_options
+@db_option
+@silent_after_option
+@click.option(
+    "--state",
+    "states",
+    type=click.Choice(STATES),
+    multiple=True,
+    help="Only stores in this state; repeat the option for several.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people (down and silent stores first, then counts per state), or every"
+    " column of store_status_now as CSV or JSON, by store_id.",
+)
+@build_options
+def status_command(
+    data_dir: Path | None,
+    status: Path | None,
+    hours: Path | None,
+    timezones: Path | None,
+    as_of: str | None,
+    db_path: Path,
+    silent_after: int,
+    states: tuple[str, ...],
+    output_format: str,
+    strict: bool,
+    engine: str,
+    spark_target: str,
+    verbose: bool,
+) -> None:
+    """Show where each store stands now: closed, or open and up, down or silent.
+
+    "Now" is the report time: the latest valid poll, or --as-of. The command builds the same
+    database as `export` (without writing a report file) and prints its table
+    store_status_now; docs/status.md says what each state means.
+
+    \b
+    Examples:
+      storemon status
+      storemon status --data ./loop --state down --state silent
+      storemon status --data ./loop --as-of 2023-01-25T18:00:00Z --format json
+    """
+    try:
+        inputs = resolve_inputs(data_dir, status, hours, timezones)
+        now = build_status(
+            inputs, db_path, as_of, silent_after, strict, verbose, engine, spark_target, states
+        )
+    except ExportError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(render(now, output_format, sys.stdout.isatty()), nl=False)
 
 
 @cli.command()
@@ -195,6 +290,15 @@ def export_command(
     show_default=True,
     help="Largest request body accepted, counted as it arrives (chunked too); larger ones"
     " answer 413.",
+)
+@click.option(
+    "--silent-after-minutes",
+    type=click.IntRange(0, 999_999),
+    default=120,
+    show_default=True,
+    envvar="STOREMON_SILENT_AFTER_MINUTES",
+    show_envvar=True,
+    help="An open store whose last poll is older than this is silent in GET /status and /fleet.",
 )
 @click.option(
     "--webhook-url",
@@ -249,6 +353,7 @@ def serve(
     token: str | None,
     keep_reports: int,
     max_upload_mb: int,
+    silent_after_minutes: int,
     webhook_url: str | None,
     webhook_secret: str | None,
     alertmanager_url: str | None,
@@ -294,6 +399,7 @@ def serve(
         token or None,
         keep_reports,
         max_upload_mb,
+        silent_after_minutes,
         webhook_url=webhook_url or None,
         webhook_secret=webhook_secret or None,
         alertmanager_url=alertmanager_url or None,

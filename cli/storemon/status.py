@@ -11,11 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
+
+from storemon.export import Inputs, export
 
 # The model's columns, in its order; also the keys of the JSON objects and the CSV header.
 STATUS_COLUMNS = (
@@ -189,8 +193,10 @@ def render_plain_table(status: Status) -> str:
     return "\n".join([*lines, summary_line(status)]) + "\n"
 
 
-def print_rich_table(status: Status, console) -> None:
-    """The table for a terminal, with Rich: states in colour (and in words), then the summary."""
+def render_rich_table(status: Status) -> str:
+    """The table for a terminal, drawn by Rich as text with colours (each state is in words
+    too), then the summary line."""
+    from rich.console import Console
     from rich.table import Table
 
     colours = {"down": "bold red", "silent": "yellow", "up": "green", "closed": "dim"}
@@ -198,5 +204,40 @@ def print_rich_table(status: Status, console) -> None:
     table = Table(*header, box=None, header_style="bold", pad_edge=False)
     for line in cells:
         table.add_row(*line, style=colours.get(line[1], ""))
+    buffer = io.StringIO()
+    width = shutil.get_terminal_size().columns
+    console = Console(file=buffer, force_terminal=True, width=width, highlight=False)
     console.print(table)
-    console.print(summary_line(status), highlight=False)
+    console.print(summary_line(status))
+    return buffer.getvalue()
+
+
+def render(status: Status, output_format: str, terminal: bool) -> str:
+    """The text `storemon status` prints: `table` (Rich on a terminal, else plain text) in the
+    people's order; `csv` and `json` by store_id."""
+    if output_format == "json":
+        return render_json(status.rows)
+    if output_format == "csv":
+        return render_csv(status.rows)
+    return render_rich_table(status) if terminal else render_plain_table(status)
+
+
+def build_status(
+    inputs: Inputs | None,
+    db_path: Path,
+    as_of: str | None,
+    silent_after: int,
+    strict: bool,
+    verbose: bool,
+    engine: str,
+    spark_target: str,
+    states: Sequence[str] = (),
+) -> Status:
+    """Build the database as `storemon export` does (one definition of every number), without
+    a report file, and read store_status_now from it."""
+    export(
+        inputs, db_path, "", as_of, "nearest", strict, verbose, engine,
+        spark_target=spark_target, silent_after=silent_after, write_report=False,
+    )  # fmt: skip
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        return read_status(connection, states)

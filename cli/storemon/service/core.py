@@ -35,6 +35,10 @@ class Settings:
     token: str | None = None
     keep_reports: int = 50
     max_upload_mb: int = 512
+    # An open store whose last poll is older than this is silent (docs/service.md).
+    silent_after_minutes: int = 120
+    # The live status's clock (naive UTC); None: the system's. The tests set their own.
+    clock: Callable[[], datetime] | None = None
     # Alerts (docs/alerts.md): the receivers and the incident rules.
     webhook_url: str | None = None
     webhook_secret: str | None = None
@@ -43,10 +47,6 @@ class Settings:
     alert_on_silent: bool = False
     alert_timeout: float = 10.0
     alertmanager_resend_seconds: float = 60.0
-    # An open store whose last poll is older than this is silent (docs/service.md).
-    silent_after_minutes: int = 120
-    # The live status's clock (naive UTC); None: the system's. The tests set their own.
-    clock: Callable[[], datetime] | None = None
 
     @property
     def max_upload_bytes(self) -> int:
