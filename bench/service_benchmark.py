@@ -13,6 +13,9 @@ this process, measures the service's figures, each printed beside its target:
   - with --weeks weeks of Loop-scale polls stored: the first report of the new home (dbt
     records the report's plan), the first report after a restart of the server, and the warm
     report (median of --runs);
+  - `GET /status` of every store (median and 95th percentile of 200 requests) with one week
+    and with --weeks weeks stored: it answers from the live status's last evaluation, so it
+    should not grow with the history.
   - the alert delay (docs/alerts.md): with --stores stores known, from the answer to a poll
     that opens an incident to its webhook at a receiver on 127.0.0.1, for one store (median
     of --runs) and for the whole fleet at once (`--only alerts` runs just these).
@@ -136,6 +139,21 @@ def report_seconds(url: str, as_of: str, runs: int) -> float:
             assert report["status"] == "Complete", report
             times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def status_latency(url: str, requests: int = 200) -> tuple[float, float]:
+    """`GET /status` of every store, answered from the live status's last evaluation: the
+    median and the 95th percentile of `requests` sequential requests, in milliseconds."""
+    times = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        client.get("/status").raise_for_status()  # the connection, warm
+        for _ in range(requests):
+            started = time.perf_counter()
+            answer = client.get("/status")
+            times.append(time.perf_counter() - started)
+            assert answer.status_code == 200, answer.text
+    times.sort()
+    return statistics.median(times) * 1000, times[int(len(times) * 0.95) - 1] * 1000
 
 
 def cold_export(data: Path, as_of: str, runs: int, workdir: Path) -> float:
@@ -262,6 +280,13 @@ def main() -> int:
         met = None if target is None else value <= target
         rows.append((figure, f"{value:.2f} s", "-" if target is None else f"<= {target:g} s", met))
 
+    def status(stored: str, url: str) -> None:
+        median, p95 = status_latency(url)
+        rows.append((f"GET /status, every store, {stored} stored: median", f"{median:.1f} ms",
+                     "<= 50 ms", median <= 50))  # fmt: skip
+        rows.append((f"GET /status, every store, {stored} stored: p95", f"{p95:.1f} ms", "-",
+                     None))  # fmt: skip
+
     home = args.workdir / "home"
     shutil.rmtree(home, ignore_errors=True)
     server = Server(home)
@@ -270,6 +295,7 @@ def main() -> int:
         rate("POST /polls, JSON batches of 10,000", batch_polls(server.url), 50_000)
         rate("POST /polls, CSV batches of 10,000", batch_polls_csv(server.url), 50_000)
         seconds("POST /upload, Loop-scale polls", upload(server.url, week), 10)
+        status("1 week", server.url)
         report_seconds(server.url, as_of, 1)  # the home's first: dbt records the plan
         seconds("trigger_report -> Complete, 1 week stored, warm",
                 report_seconds(server.url, as_of, args.runs), None)  # fmt: skip
@@ -294,6 +320,7 @@ def main() -> int:
                     report_seconds(server.url, last_poll(many), 1), 3)  # fmt: skip
             seconds(f"trigger_report -> Complete, warm, {args.weeks} weeks stored",
                     report_seconds(server.url, last_poll(many), args.runs), 1)  # fmt: skip
+            status(f"{args.weeks} weeks", server.url)
         finally:
             server.stop()
 

@@ -106,6 +106,16 @@ def test_bad_queries_answer_422_and_store_nothing(fleet, query):
     assert fleet.app.state.service.inbox.count_polls() == polls
 
 
+@pytest.mark.parametrize(
+    "at", ["9999-12-31 23:59:59", "0001-01-01 00:00:00", "1970-01-01T00:00:00Z"]
+)
+def test_far_instants_answer_or_refuse_never_fail(fleet, at):
+    answer = fleet.get("/status", params={"at": at})
+    assert answer.status_code in (200, 422), answer.text
+    if answer.status_code == 422:
+        assert answer.json()["detail"][0]["loc"] == ["query", "at"]
+
+
 def test_openapi_documents_the_answers(fleet):
     paths = fleet.get("/openapi.json").json()["paths"]
     status = paths["/status"]["get"]

@@ -59,6 +59,9 @@ PRUNE_EVERY = timedelta(minutes=10)
 RECHECK = timedelta(minutes=1)
 # The longest the evaluation thread sleeps with nothing to do (a clock that jumps is noticed).
 LONGEST_SLEEP = 30.0
+# A batch of more polls than this (an upload) has its stores rebuilt from the inbox by the
+# evaluation thread rather than added during the ingestion.
+INLINE_POLLS = 10_000
 # The catalog the plan is recorded into and replayed in (the SQL names it).
 PLAN_CATALOG = "status_now"
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -144,7 +147,7 @@ class Board:
     order: list[str]  # store ids, sorted
     counts: dict[str, int]
     next_due: datetime | None  # the first instant at which some row may change
-    _joined: list[bytes] = field(default_factory=list, compare=False)
+    _joined: dict[tuple[str, ...], bytes] = field(default_factory=dict, compare=False)
 
     def described_at(self, now: datetime) -> datetime | None:
         """The instant the rows describe: the clock, unless a row may have changed since the
@@ -154,11 +157,14 @@ class Board:
         latest = now if self.next_due is None else min(now, self.next_due - ONE_MICROSECOND)
         return max(self.at, latest)
 
-    def joined(self) -> bytes:
-        """Every row, as the JSON array's items (cached)."""
-        if not self._joined:
-            self._joined.append(b",".join(self.rendered[s] for s in self.order))
-        return self._joined[0]
+    def joined(self, states: tuple[str, ...] = ()) -> bytes:
+        """The rows (of `states`; none: every row) as the JSON array's items, in store_id
+        order; kept, so that the next request for them costs nothing."""
+        key = tuple(sorted(set(states)))
+        if key not in self._joined:
+            chosen = [s for s in self.order if not key or self.rows[s].state in key]
+            self._joined[key] = b",".join(self.rendered[s] for s in chosen)
+        return self._joined[key]
 
 
 EMPTY_BOARD = Board(None, {}, {}, [], dict.fromkeys(STATES, 0), None)
@@ -183,7 +189,9 @@ class LiveStatus:
         self._lock = threading.Lock()  # the live set
         self._evaluating = threading.Lock()  # one evaluation at a time (one plan catalog)
         self._wake = threading.Condition()
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # stores to evaluate again
+        self._rebuild_pending: set[str] = set()  # their live set from the inbox first
+        self._hours_pending: set[str] = set()  # their hours and zone from the inbox first
         self._forced = False
         self._stopping = False
         self._base: datetime | None = None
@@ -251,27 +259,37 @@ class LiveStatus:
 
     # ------------------------------------------------------------------ ingestion
     def _ingested(self, cursor: duckdb.DuckDBPyConnection, ingested: Ingested) -> None:
-        """An inbox observer: called after each ingestion's commit, one at a time."""
+        """An inbox observer: called after each ingestion's commit, one at a time. A batch of
+        polls goes into the live set at once; a large one (an upload), and new hours or zones,
+        only name their stores, whose sets the evaluation thread then rebuilds from the inbox
+        (which holds the same rows by then), so that the ingestion does not wait for it."""
         changed: set[str] = set()
-        with self._lock:
-            if ingested.polls is not None:
-                changed |= self._add_polls(cursor, ingested.polls)
-            if ingested.stores is not None:
-                stores = self._store_list(cursor, ingested.stores)
-                self._reload_hours(cursor, stores)
-                changed |= set(stores)
-        if changed:
+        rebuild: set[str] = set()
+        hours: set[str] = set()
+        if ingested.polls is not None:
+            cursor.execute(
+                "create or replace temp table live_new as select store_id, polled_at,"
+                f" bool_and(is_active) as is_active from ({ingested.polls}) group by all"
+            )
+            found = cursor.execute("select distinct store_id from live_new").fetchall()
+            changed = {row[0] for row in found}
+            if cursor.execute("select count(*) from live_new").fetchone()[0] > INLINE_POLLS:
+                rebuild = changed
+            else:
+                with self._lock:
+                    self._add_polls(cursor)
+        if ingested.stores is not None:
+            hours = set(self._store_list(cursor, ingested.stores))
+        if changed or hours:
             with self._wake:
-                self._dirty |= changed
+                self._rebuild_pending |= rebuild
+                self._hours_pending |= hours
+                self._dirty |= changed | hours
                 self._wake.notify_all()
 
-    def _add_polls(self, cursor: duckdb.DuckDBPyConnection, polls: str) -> set[str]:
-        cursor.execute(
-            "create or replace temp table live_new as select store_id, polled_at,"
-            f" bool_and(is_active) as is_active from ({polls}) group by all"
-        )
-        found = cursor.execute("select distinct store_id from live_new").fetchall()
-        stores = {row[0] for row in found}
+    def _add_polls(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """The polls of temporary table live_new into the live set; a store with one at or
+        before the base (late) is rebuilt from the inbox instead."""
         late = [
             row[0]
             for row in cursor.execute(
@@ -286,7 +304,6 @@ class LiveStatus:
         )
         if late:
             self._rebuild(cursor, self._base, late)
-        return stores
 
     @staticmethod
     def _store_list(cursor: duckdb.DuckDBPyConnection, stores: str | list[str]) -> list[str]:
@@ -414,6 +431,12 @@ class LiveStatus:
                     self._rounds_started += 1
                     stores = set(self._dirty)
                     self._dirty.clear()
+                    rebuild, self._rebuild_pending = self._rebuild_pending, set()
+                    hours, self._hours_pending = self._hours_pending, set()
+                if rebuild:
+                    self._rebuild(cursor, self._base, sorted(rebuild))
+                if hours:
+                    self._reload_hours(cursor, sorted(hours))
                 while self._due and self._due[0][0] <= at:
                     due_at, store_id = heapq.heappop(self._due)
                     if self._due_of.get(store_id) == due_at:

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 
+from storemon.plan import PlanFailed
 from storemon.service.core import Service, get_service
 from storemon.service.live import Board, rendered_row
 from storemon.service.schemas import Refusal, StatusAnswer
@@ -52,8 +53,8 @@ async def get_status(
         board = live.board
         status_at = board.described_at(live.clock())
         silent_after = live.silent_after_minutes
-        if not state and not store_id:
-            body = board.joined()
+        if not store_id:
+            body = board.joined(tuple(state or ()))
         else:
             body = b",".join(board.rendered[s] for s in _chosen(board, state, store_id))
         counts = board.counts
@@ -64,7 +65,13 @@ async def get_status(
                 "loc": ("query", "at"), "type": "value_error", "input": at,
                 "msg": "not a timestamp: use e.g. 2024-11-04T06:00:00Z or 2024-11-04 06:00:00",
             }])  # fmt: skip
-        rows = await run_in_threadpool(live.rows_at, instant)
+        try:
+            rows = await run_in_threadpool(live.rows_at, instant)
+        except PlanFailed as error:  # an instant the engine cannot reach (year 9999, say)
+            raise RequestValidationError([{
+                "loc": ("query", "at"), "type": "value_error", "input": at,
+                "msg": f"cannot evaluate at this instant: {str(error).splitlines()[0]}",
+            }]) from None  # fmt: skip
         status_at, silent_after = instant, live.silent_after_minutes
         counts = dict.fromkeys(STATES, 0)
         for row in rows:
@@ -89,7 +96,7 @@ def _json_text(value: str | None) -> str:
 
 
 def _chosen(board: Board, states: list[str] | None, store_ids: list[str] | None) -> list[str]:
-    found = sorted(set(store_ids) & board.rows.keys()) if store_ids else board.order
+    found = sorted(set(store_ids or ()) & board.rows.keys())
     if states:
         found = [s for s in found if board.rows[s].state in states]
     return found
