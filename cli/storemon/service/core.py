@@ -17,6 +17,8 @@ from typing import IO
 from fastapi import HTTPException, Request
 from fastapi.security import HTTPBearer
 
+from storemon.service.alerts import Alerts
+from storemon.service.alerts.incidents import Rules
 from storemon.service.batcher import PollBatcher
 from storemon.service.inbox import Inbox, InvalidRows
 from storemon.service.live import LiveStatus
@@ -43,6 +45,14 @@ class Settings:
     silent_after_minutes: int = 120
     # The live status's clock (naive UTC); None: the system's. The tests set their own.
     clock: Callable[[], datetime] | None = None
+    # Alerts (docs/alerts.md): the receivers and the incident rules.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    alertmanager_url: str | None = None
+    alert_after_polls: int = 2
+    alert_on_silent: bool = False
+    alert_timeout: float = 10.0
+    alertmanager_resend_seconds: float = 60.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -76,15 +86,28 @@ class Service:
         self.worker = ReportWorker(self.inbox, self.home, settings.keep_reports)
         self.batcher = PollBatcher(self.inbox)
         self.live = LiveStatus(self.inbox, settings.silent_after_minutes, settings.clock)
+        self.alerts = Alerts(
+            self.inbox,
+            Rules(settings.alert_after_polls, settings.alert_on_silent),
+            webhook_url=settings.webhook_url,
+            webhook_secret=settings.webhook_secret,
+            alertmanager_url=settings.alertmanager_url,
+            timeout=settings.alert_timeout,
+            resend_seconds=settings.alertmanager_resend_seconds,
+        )
 
     def start(self) -> None:
         self.worker.start()
         assert self.worker.status_plan is not None
+        # The alerts hear every evaluation, the first after start-up included.
+        self.alerts.start()
+        self.live.subscribe(self.alerts.listen)
         self.live.start(self.worker.status_plan, self.worker.polls_shape)
         self.batcher.start()
 
     def close(self) -> None:
         self.live.stop()
+        self.alerts.stop()
         self.batcher.stop()
         self.worker.stop()
         self.inbox.close()

@@ -131,3 +131,17 @@ class _ServiceCollector:
         ] + [("+Inf", len(durations))]
         histogram.add_metric([], buckets, sum_value=sum(durations))
         yield histogram
+        incidents = GaugeMetricFamily(
+            "storemon_incidents_open", "Stores in an open incident (docs/alerts.md)."
+        )
+        incidents.add_metric([], service.alerts.store.open_count())
+        yield incidents
+        pending = GaugeMetricFamily(
+            "storemon_alert_deliveries_pending",
+            "Deliveries of incident changes not yet answered 2xx, by receiver.",
+            labels=["receiver"],
+        )
+        counts = service.alerts.store.pending_counts()
+        for receiver in service.alerts.store.receivers:
+            pending.add_metric([receiver], counts.get(receiver, 0))
+        yield pending
