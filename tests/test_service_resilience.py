@@ -45,8 +45,8 @@ def full_disk(service):
     real = service.inbox.transaction
 
     @contextmanager
-    def failing(cursor):
-        with real(cursor):
+    def failing(cursor, ingested=None):
+        with real(cursor, ingested):
             yield
             raise duckdb.IOException(ENOSPC_TEXT)
 

@@ -27,7 +27,7 @@ from storemon.project import eprint
 OPEN_PATHS = {"/health", "/login", "/logout"}
 # What the login cookie opens: GET pages that a browser shows (docs/service.md, Signing in).
 # The API of the seeds (/get_report, every POST) still needs the Bearer header.
-COOKIE_PATHS = {"/reports", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+COOKIE_PATHS = {"/reports", "/fleet", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 COOKIE_PREFIX = "/reports/"
 COOKIE_NAME = "storemon_login"
 COOKIE_MAX_AGE = 7 * 24 * 3600  # seconds a sign-in lasts (docs/service.md, Signing in)

@@ -131,6 +131,21 @@ class _ServiceCollector:
         )
         limit.add_metric([], service.settings.max_queued_reports)
         yield limit
+        live = service.live
+        stores = GaugeMetricFamily(
+            "storemon_stores",
+            "Stores per state at the live status's last evaluation (docs/status.md).",
+            labels=["state"],
+        )
+        for state, count in live.board.counts.items():
+            stores.add_metric([state], count)
+        yield stores
+        evaluations = CounterMetricFamily(
+            "storemon_status_evaluations",
+            "Evaluations of the live status that ran the model, since the service started.",
+        )
+        evaluations.add_metric([], live.evaluations)
+        yield evaluations
         durations = sorted(service.history.report_seconds())
         histogram = HistogramMetricFamily(
             "storemon_report_duration_seconds",
@@ -142,3 +157,17 @@ class _ServiceCollector:
         ] + [("+Inf", len(durations))]
         histogram.add_metric([], buckets, sum_value=sum(durations))
         yield histogram
+        incidents = GaugeMetricFamily(
+            "storemon_incidents_open", "Stores in an open incident (docs/alerts.md)."
+        )
+        incidents.add_metric([], service.alerts.store.open_count())
+        yield incidents
+        pending = GaugeMetricFamily(
+            "storemon_alert_deliveries_pending",
+            "Deliveries of incident changes not yet answered 2xx, by receiver.",
+            labels=["receiver"],
+        )
+        counts = service.alerts.store.pending_counts()
+        for receiver in service.alerts.store.receivers:
+            pending.add_metric([receiver], counts.get(receiver, 0))
+        yield pending
