@@ -12,7 +12,7 @@ from storemon import __version__
 from storemon.project import eprint
 from storemon.service.core import Service, Settings, bearer
 from storemon.service.edges import Edges, add_exception_handlers, body_types_of
-from storemon.service.routers import ingest, login, metrics, pages, reports
+from storemon.service.routers import api_docs, ingest, login, metrics, pages, reports
 from storemon.service.schemas import Health, Refusal
 
 health = APIRouter(tags=["health"])
@@ -55,6 +55,9 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Store uptime and downtime during business hours, from hourly polls.",
         lifespan=lifespan,
+        # Served by api_docs from local files instead of FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     # With a token, the guarded routers declare the Bearer scheme and its 401.
     guarded = [Security(bearer)] if settings.token else []
@@ -73,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     metrics.install(app, guarded, responses=unauthorized)
     app.include_router(health)
     app.include_router(login.router)
+    api_docs.install(app)
     add_exception_handlers(app)
     app.add_middleware(
         Edges,
