@@ -114,7 +114,13 @@ def cli() -> None:
     help="With --engine spark: a SparkSession in this process (local, or the cluster of"
     " STOREMON_SPARK_MASTER), or the Thrift server of STOREMON_SPARK_HOST/PORT.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Print each dbt model as it is built.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Print each dbt model as it is built (on a terminal the export otherwise shows its"
+    " progress on one line).",
+)
 def export_command(
     data_dir: Path | None,
     status: Path | None,
@@ -149,7 +155,7 @@ def export_command(
         inputs = resolve_inputs(data_dir, status, hours, timezones)
         export(
             inputs, db_path, out, as_of, interpolation, strict, verbose, engine, html, html_stores,
-            spark_target,
+            spark_target, progress=click.get_text_stream("stderr").isatty(),
         )  # fmt: skip
     except ExportError as error:
         raise click.ClickException(str(error)) from None

@@ -199,7 +199,6 @@ def run(
     raise PlanFailed on the first error or failed test. `staged` maps a staging model to a
     query that yields its rows already parsed (the service's stored polls): its table is
     created from that query, and the rest of its node (rename, comments) runs as recorded."""
-    results = []
     try:
         with duckdb.connect(str(database)) as connection:
             for key, value in plan["settings"].items():
@@ -212,13 +211,10 @@ def run(
                 started = time.monotonic()
                 status = _run_node(connection, node, (staged or {}).get(node["name"]))
                 seconds = time.monotonic() - started
-                if node["kind"] != "hook":
-                    results.append(NodeResult(node["name"], status, seconds))
+                if node["kind"] != "hook" and on_node:
+                    on_node(NodeResult(node["name"], status, seconds))
     except duckdb.Error as error:
         raise PlanFailed(str(error)) from None
-    if on_node:
-        for result in results:
-            on_node(result)
 
 
 def _run_node(connection: duckdb.DuckDBPyConnection, node: dict, staged: str | None) -> str:
