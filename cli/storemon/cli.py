@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -155,7 +156,7 @@ def export_command(
         inputs = resolve_inputs(data_dir, status, hours, timezones)
         export(
             inputs, db_path, out, as_of, interpolation, strict, verbose, engine, html, html_stores,
-            spark_target, progress=click.get_text_stream("stderr").isatty(),
+            spark_target, progress=sys.stderr.isatty(),
         )  # fmt: skip
     except ExportError as error:
         raise click.ClickException(str(error)) from None
