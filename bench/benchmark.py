@@ -18,7 +18,7 @@ Before the table it measures dbt's fixed cost directly, as medians of `--runs` f
 importing dbt (and dbt-duckdb), and a whole export of a one-row input with a warm parse cache
 (import + start-up + parse + per-node overhead: what every export pays whatever its size).
 
-After it, issue 16's targets for the export beside the figures measured (EXPORT_1X_S and
+After it, the targets for the export beside the figures measured (EXPORT_1X_S and
 EXPORT_10X_OVER_SQL below); `--check` exits 1 when one is missed.
 """
 
@@ -40,12 +40,12 @@ LOOP_STORES = 14_092
 LOOP_DAYS = 7.75
 GIB = 1024**3
 
-# Issue 16's targets for the export (bench/service_benchmark.py has the service's): the wall
+# The targets for the export (bench/service_benchmark.py has the service's): the wall
 # time of a fresh `storemon export` process at 1x, CSV (dbt's parse cache warm; with the plan,
 # dbt is not imported), and at 10x its ratio to the models' SQL alone.
 EXPORT_1X_S = 3.5
 EXPORT_10X_OVER_SQL = 1.15
-# time(10x) / time(1x) of the models, CSV inputs: linear or better (issue 9).
+# time(10x) / time(1x) of the models, CSV inputs: linear or better.
 MAX_GROWTH = 10.0
 
 # `storemon export --verbose` prints one line per dbt node: "  success stg_x (1.23s)".
@@ -165,7 +165,7 @@ def generate_prefix(prefix: list[str]) -> list[str]:
     if has_command(prefix, "generate"):
         return [*prefix, "generate"]
     # Not registered in the group yet: the same command object, called directly.
-    code = "from storemon.generate import generate; generate(prog_name='storemon generate')"
+    code = "from storemon.cli import generate_command as g; g(prog_name='storemon generate')"
     return [sys.executable, "-c", code]
 
 
@@ -333,9 +333,9 @@ def figure(sc: Scenario, what: str) -> float:
 
 
 def targets(scenarios: list[Scenario]) -> list[tuple[str, str, str, bool]]:
-    """Issue 16's export figures beside their targets: (figure, target, measured, met), for
+    """The export figures beside their targets: (figure, target, measured, met), for
     the scenarios that ran; then the report checks (the SQL alone must write the same report)
-    and issue 9's growth bound."""
+    and the growth bound."""
     measured = {(sc.scale, sc.fmt): sc for sc in scenarios if sc.export and sc.engine == "duckdb"}
     rows = []
     one, ten = measured.get((1.0, "csv")), measured.get((10.0, "csv"))

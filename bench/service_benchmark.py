@@ -4,7 +4,7 @@
                                       [--check]
 
 Starts a real server (the installed `storemon serve`) on a free port of 127.0.0.1 and, from
-this process, measures issue 16's figures, each printed beside its target:
+this process, measures the service's figures, each printed beside its target:
   - single `POST /poll` with 16 concurrent clients (polls/s);
   - `POST /polls` with batches of 10,000, as JSON and as CSV bodies (polls/s);
   - `POST /upload` of the Loop-scale polls file (`storemon generate --stores 14092 --days 8`);
@@ -184,7 +184,7 @@ def main() -> int:
         rate("POST /poll, 16 concurrent clients", single_polls(server.url), 500)
         rate("POST /polls, JSON batches of 10,000", batch_polls(server.url), 50_000)
         rate("POST /polls, CSV batches of 10,000", batch_polls_csv(server.url), 50_000)
-        seconds("POST /upload, Loop-scale polls (issue 7)", upload(server.url, week), 10)
+        seconds("POST /upload, Loop-scale polls", upload(server.url, week), 10)
         report_seconds(server.url, as_of, 1)  # the home's first: dbt records the plan
         seconds("trigger_report -> Complete, 1 week stored, warm",
                 report_seconds(server.url, as_of, args.runs), None)  # fmt: skip

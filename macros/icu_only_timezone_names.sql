@@ -1,6 +1,7 @@
 {#- Zone names that DuckDB's ICU accepts but the IANA tz database does not have: ICU's legacy
-    three-letter IDs (`PST`, `IST`, `BST` = Asia/Dhaka …) and names IANA has removed. SPEC §4
-    asks for IANA names, so these are rejected as invalid. Renders as SQL string literals. -#}
+    three-letter IDs (`PST`, `IST`, `BST` = Asia/Dhaka …) and names IANA has removed. Zones are
+    IANA names (docs/numbers.md, Timezones), so these are rejected as invalid. Renders as SQL
+    string literals. -#}
 {% macro icu_only_timezone_names() -%}
     'ACT', 'AET', 'AGT', 'ART', 'AST', 'BET', 'BST', 'CAT', 'CNT', 'CST', 'CTT', 'EAT', 'ECT',
     'IET', 'IST', 'JST', 'MIT', 'NET', 'NST', 'PLT', 'PNT', 'PRT', 'PST', 'SST', 'VST',

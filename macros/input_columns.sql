@@ -1,5 +1,5 @@
 {#- One input's columns (the `input_columns` var of dbt_project.yml): one list per column, the
-    SPEC §1 name first, then the other names a file may use. Stops compilation on an unknown
+    documented name first, then the other names a file may use. Stops compilation on an unknown
     input, naming the known ones. -#}
 {% macro input_columns(name) -%}
     {%- set inputs = var('input_columns') -%}

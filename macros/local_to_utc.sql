@@ -1,6 +1,6 @@
 {#- A local wall time (TIMESTAMP) in an IANA zone as a UTC TIMESTAMP. A wall time that does not
-    exist (spring-forward gap) or occurs twice (fall-back) resolves to the later candidate
-    instant, as SPEC §3 asks; DuckDB's ICU `timezone()` already behaves exactly so. -#}
+    exist (spring-forward gap) or occurs twice (fall-back) resolves to the later candidate instant
+    (docs/numbers.md, Business hours); DuckDB's ICU `timezone()` already behaves exactly so. -#}
 {% macro local_to_utc(local_timestamp, timezone_name) -%}
     {{ return(adapter.dispatch('local_to_utc', 'storemon')(local_timestamp, timezone_name)) }}
 {%- endmacro %}
@@ -9,10 +9,10 @@
     timezone('UTC', timezone({{ timezone_name }}, {{ local_timestamp }}))
 {%- endmacro %}
 
-{#- Spark's `to_utc_timestamp` moves a gap time forward (as SPEC §3 asks) but reads a fall-back
-    time as its FIRST occurrence. So: read the wall time with the zone's offset a day before and
-    a day after it (DST changes are months apart), keep the readings that show that wall time
-    again, and take the later one; in a gap neither does, and the later reading is the instant
+{#- Spark's `to_utc_timestamp` moves a gap time forward (as docs/numbers.md says) but reads a
+    fall-back time as its FIRST occurrence. So: read the wall time with the zone's offset a day
+    before and a day after it (DST changes are months apart), keep the readings that show that wall
+    time again, and take the later one; in a gap neither does, and the later reading is the instant
     moved forward by the gap. Two names the JVM lacks are read as the zones they alias. -#}
 {% macro spark__local_to_utc(local_timestamp, timezone_name) -%}
     {%- set zone -%}

@@ -1,4 +1,4 @@
-{#- A SPEC §1 local time of day (text) as an INTERVAL from midnight, 0 to 24 h, or NULL.
+{#- A local time of day (text, docs/inputs.md) as an INTERVAL from midnight, 0 to 24 h, or NULL.
     `24:00` and `24:00:00` are the end of the day. -#}
 {% macro parse_local_time(text_expression) -%}
     {{ return(adapter.dispatch('parse_local_time', 'storemon')(text_expression)) }}

@@ -1,4 +1,4 @@
-{#- A SPEC §1 timestamp (text) as a UTC TIMESTAMP, or NULL when it is not one. -#}
+{#- A timestamp (text, docs/inputs.md) as a UTC TIMESTAMP, or NULL when it is not one. -#}
 {% macro parse_timestamp_utc(text_expression) -%}
     {{ return(adapter.dispatch('parse_timestamp_utc', 'storemon')(text_expression)) }}
 {%- endmacro %}

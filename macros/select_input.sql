@@ -107,7 +107,20 @@
     {%- endfor -%}
     {{ exceptions.raise_compiler_error(
         "input file " ~ path ~ " has no column " ~ names | join(" or ")
-        ~ " (its header: " ~ header | join(", ") ~ ")") }}
+        ~ " (its header: " ~ header | join(", ") | replace("\t", "\\t") ~ ")"
+        ~ other_delimiter_note(header)) }}
+{%- endmacro %}
+
+{#- For a header that is one name holding semicolons or tabs (a spreadsheet's "CSV" in some
+    locales): a sentence saying so, to end the missing-column error with; else nothing. -#}
+{% macro other_delimiter_note(header) -%}
+    {%- if header | length == 1 -%}
+        {%- for delimiter, name in [(';', 'semicolons'), ('\t', 'tabs')] if delimiter in header[0] -%}
+            {{ return(". The header is separated by " ~ name
+                ~ ", not commas: save the file as comma-separated CSV") }}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return("") }}
 {%- endmacro %}
 
 {#- Spark reads a CSV file as lines of text, numbers them in file order (a single text file's

@@ -1,5 +1,6 @@
 {#- A query with one column `name`: every IANA zone name the engine can convert with. ICU-only
-    names (see `icu_only_timezone_names`) are left out: SPEC §4 asks for IANA names. -#}
+    names (see `icu_only_timezone_names`) are left out: zones are IANA names (docs/numbers.md,
+    Timezones). -#}
 {% macro timezone_names() -%}
     {{ return(adapter.dispatch('timezone_names', 'storemon')()) }}
 {%- endmacro %}

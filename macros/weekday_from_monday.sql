@@ -1,4 +1,4 @@
-{#- The weekday of a DATE as SPEC §1 numbers it: 0 = Monday … 6 = Sunday. -#}
+{#- The weekday of a DATE as the inputs number it: 0 = Monday … 6 = Sunday. -#}
 {% macro weekday_from_monday(date_expression) -%}
     {{ return(adapter.dispatch('weekday_from_monday', 'storemon')(date_expression)) }}
 {%- endmacro %}

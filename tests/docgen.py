@@ -35,6 +35,14 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _value(param: click.Option, context: click.Context) -> str:
+    """What an option takes: its choices as words ("`csv` or `parquet`"), else its metavar."""
+    if isinstance(param.type, click.Choice):
+        choices = [f"`{choice}`" for choice in param.type.choices]
+        return ", ".join(choices[:-1]) + " or " + choices[-1] if len(choices) > 1 else choices[0]
+    return f"`{_cell(param.make_metavar(context))}`"
+
+
 def options_table(*command: str) -> str:
     """A Markdown table of a command's options: names, value, default, env var, help."""
     group: click.Command = cli
@@ -45,8 +53,11 @@ def options_table(*command: str) -> str:
     for param in group.params:
         if not isinstance(param, click.Option) or param.name == "help":
             continue
-        names = ", ".join(f"`{name}`" for name in param.opts + param.secondary_opts)
-        value = "" if param.is_flag else f"`{_cell(param.make_metavar(context))}`"
+        # An option's name never breaks across lines (the column is narrow): see extra.css.
+        names = ", ".join(
+            f'<code class="option-name">{name}</code>' for name in param.opts + param.secondary_opts
+        )
+        value = "" if param.is_flag else _value(param, context)
         # Click marks "no default" with a sentinel; flags default to False.
         has_default = isinstance(param.default, str | int) and not isinstance(param.default, bool)
         default = f"`{param.default}`" if has_default else ""

@@ -1,6 +1,7 @@
-"""A plain-Python reference implementation of SPEC.md, for differential testing.
+"""A plain-Python reference implementation of the manual's rules (docs/numbers.md), for
+differential testing.
 
-It has nothing in common with the dbt/DuckDB pipeline but the contract (SPEC.md), and it
+It has nothing in common with the dbt/DuckDB pipeline but the rules (docs/numbers.md), and it
 favours being obviously right over being fast:
 
 * every instant is an integer count of half-microseconds since 1970-01-01 UTC ("ticks"), so the
@@ -64,7 +65,7 @@ class InputError(ValueError):
     """A file cannot be used at all (missing required column, no header)."""
 
 
-# --------------------------------------------------------------------------- parsing (SPEC §1)
+# --------------------------------------------------------------------------- parsing (Inputs)
 
 _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
@@ -135,7 +136,7 @@ def canonical_zone(text: str) -> str | None:
 
 
 def local_to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
-    """A naive local wall time in `zone` as a naive UTC datetime (SPEC §3).
+    """A naive local wall time in `zone` as a naive UTC datetime (docs/numbers.md, Business hours).
 
     Reads the wall time with the UTC offset in force before a change (fold=0 in PEP 495 terms,
     both for gaps and for repeated hours) and with the one after (fold=1), and takes the later
@@ -144,7 +145,7 @@ def local_to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
     return max(wall - wall.replace(tzinfo=zone, fold=fold).utcoffset() for fold in (0, 1))
 
 
-# --------------------------------------------------------------------------- reading (SPEC §1, §7)
+# ------------------------------------------------------------------- reading (Inputs, Bad input)
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ def rejected(status_csv: Path, hours_csv: Path, timezones_csv: Path) -> dict[str
     return counts
 
 
-# --------------------------------------------------------------------------- time (SPEC §2, §3, §5)
+# ------------------------------------------------------ time (clock, business hours, status)
 
 
 def to_ticks(moment: datetime) -> int:
@@ -338,7 +339,7 @@ def measure(
     return up, down, up + down
 
 
-# --------------------------------------------------------------------------- the report (SPEC §6)
+# ------------------------------------------------------------------------ the report (measures)
 
 
 @dataclass(frozen=True)

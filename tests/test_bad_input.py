@@ -4,7 +4,7 @@ Every case ends one of two ways: exit 0 with the expected report and `rejected_r
 with one `Error: ...` line that names the file (and the column where there is one), no
 traceback, and the earlier report CSV and database tables left as they were.
 
-Where SPEC.md is silent, the tests pin down what storemon does now (marked "decision" below) so
+Where the rules are silent, the tests pin down what storemon does now (marked "decision" below) so
 that a change is noticed: non-UTF-8 bytes, binary files, over-long lines and quoted line breaks
 are refused with an error naming the file; tabs are not blanks; blank lines are not rows.
 
@@ -231,6 +231,16 @@ def test_missing_column_names_the_file_and_the_column(tmp_path, db, kind, header
     assert_failed(run, str(run.files[kind]), column)
 
 
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_file_with_another_delimiter_is_refused_saying_so(tmp_path, db, delimiter, name):
+    # Decision: spreadsheets in some locales write ';' (or tabs) into a ".csv"; the error says
+    # so rather than only that store_id is missing.
+    row = delimiter.join(["s", "active", "2024-01-10 00:00:00 UTC"])
+    header = delimiter.join(["store_id", "status", "timestamp_utc"])
+    run = export(tmp_path, db, status=f"{header}\n{row}\n")
+    assert_failed(run, str(run.files["status"]), "store_id", f"separated by {name}, not commas")
+
+
 def test_extra_columns_are_ignored(tmp_path, db):
     run = export(
         tmp_path,
@@ -390,7 +400,7 @@ def test_quoted_header_name_with_a_comma(tmp_path, db):
 
 
 def test_quoted_line_break_is_refused_naming_the_file(tmp_path, db):
-    # Decision (SPEC is silent): a line break inside a quoted field is refused, not read.
+    # Decision: a line break inside a quoted field is refused, not read.
     run = export(
         tmp_path,
         db,
@@ -411,7 +421,7 @@ def test_quoted_line_break_is_refused_naming_the_file(tmp_path, db):
     ids=["latin1-in-store_id", "latin1-in-header"],
 )
 def test_non_utf8_bytes_are_refused_naming_the_file(tmp_path, db, content):
-    # Decision (SPEC is silent): the whole run stops; no row is read with replaced characters.
+    # Decision: the whole run stops; no row is read with replaced characters.
     run = export(tmp_path, db, status=content)
     line = assert_failed(run, str(run.files["status"]))
     assert "utf-8" in line.lower()
@@ -419,7 +429,7 @@ def test_non_utf8_bytes_are_refused_naming_the_file(tmp_path, db, content):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_binary_file_is_refused_naming_the_file(tmp_path, db, kind):
-    # Decision (SPEC is silent): an error naming the file, not rows rejected one by one.
+    # Decision: an error naming the file, not rows rejected one by one.
     # Random bytes, with no line break in the first kilobyte: a long first line.
     garbage = bytearray(random.Random(f"binary-{kind}").randbytes(4096))
     garbage[:1024] = garbage[:1024].replace(b"\n", b"\xff").replace(b"\r", b"\xff")
@@ -476,7 +486,7 @@ def uptime_after(fraction_seconds: float) -> float:
 
 
 TIMESTAMP_CASES = {
-    # SPEC §1 forms, all 11:30 UTC; 0 to 6 fraction digits
+    # the documented forms, all 11:30 UTC; 0 to 6 fraction digits
     "0-digits": ("2024-01-10 11:30:00 UTC", 45.0),
     **{
         f"{n}-digits": (
@@ -494,7 +504,7 @@ TIMESTAMP_CASES = {
     "offset--0800": ("2024-01-10T03:30:00-0800", 45.0),
     "offset-+01": ("2024-01-10T12:30:00+01", 45.0),
     "offset-fraction": ("2024-01-10T11:30:00.5+00:00", uptime_after(0.5)),
-    # Decisions (SPEC is silent): surrounding blanks and lower case are accepted; 7 to 9
+    # Decisions: surrounding blanks and lower case are accepted; 7 to 9
     # fraction digits are truncated to microseconds; 10 are refused.
     "blanks": ("  2024-01-10 11:30:00 UTC  ", 45.0),
     "lower-case": ("2024-01-10t11:30:00z", 45.0),
@@ -512,7 +522,7 @@ TIMESTAMP_CASES = {
     "epoch": ("1704886200", UNPARSEABLE_TS),
     "day-first": ("10/01/2024 11:30:00", UNPARSEABLE_TS),
     "dot-no-digits": ("2024-01-10 11:30:00. UTC", UNPARSEABLE_TS),
-    # offsets are real ones: hours 00-23, minutes 00-59 (SPEC §1)
+    # offsets are real ones: hours 00-23, minutes 00-59
     "offset-99:99": ("2024-01-10T11:30:00+99:99", UNPARSEABLE_TS),
     "offset-24:00": ("2024-01-10 11:30:00+24:00", UNPARSEABLE_TS),
     "offset-minutes-60": ("2024-01-10T11:30:00-00:60", UNPARSEABLE_TS),
@@ -558,7 +568,7 @@ def status_dataset() -> tuple[list[tuple], dict[str, float]]:
     # short and long rows: missing fields are empty, extra fields are ignored (decision)
     case("t-short-row", [("t-short-row", "active")], 0.0, [UNPARSEABLE_TS])
     case("t-long-row", [("t-long-row", "active", CASE_AT, "extra", "more")], 45.0, [None])
-    # duplicates: identical rows count once; at one instant `inactive` wins (SPEC §5), also
+    # duplicates: identical rows count once; at one instant `inactive` wins, also
     # when the instant is written in two forms
     case("t-duplicate", [("t-duplicate", "active", CASE_AT)] * 2, 45.0, [None, None])
     case("t-conflict", [("t-conflict", "active", CASE_AT), ("t-conflict", "inactive", CASE_AT)],

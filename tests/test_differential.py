@@ -107,7 +107,7 @@ def fraction_text(draw, micro: int) -> str:
 
 
 def timestamp_text(draw, moment: datetime) -> str:
-    """`moment` (naive UTC) in one of the forms SPEC §1 lists."""
+    """`moment` (naive UTC) in one of the forms docs/inputs.md lists."""
     style = draw(st.sampled_from(["real", "real", "plain", "zulu", "offset"]))
     fraction = fraction_text(draw, moment.microsecond)
     if style == "real":
@@ -211,7 +211,7 @@ def add_business_hours(draw, scenario: Scenario, store: str) -> None:
         else:
             row = (store_text(draw, store), str(day), start_text, end_text)
             scenario.hours.append(row)
-            # Duplicated and touching rows on purpose: merged, never counted twice (issue 8).
+            # Duplicated and touching rows on purpose: merged, never counted twice.
             if draw(st.integers(0, 3)) == 0:
                 scenario.hours += [row] * draw(st.integers(1, 3))
             if kind == "day" and start < end < 1440 and draw(st.integers(0, 3)) == 0:
@@ -315,7 +315,7 @@ def write_inputs(scenario: Scenario, folder: Path) -> tuple[Path, Path, Path]:
 @settings(max_examples=examples(40), deadline=None, suppress_health_check=SLOW)
 @given(scenarios())
 def test_reference_invariants(scenario):
-    """The generator and the reference agree with each other and with SPEC §6's identities."""
+    """The generator and the reference agree with each other and with the measures' identities."""
     with tempfile.TemporaryDirectory() as folder:
         paths = write_inputs(scenario, Path(folder))
         assert reference.rejected(*paths) == scenario.rejections

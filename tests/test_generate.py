@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
-from storemon.generate import generate
+from storemon.cli import generate_command as generate
 
 REPO = Path(__file__).resolve().parents[1]
 LOOP = Path(__file__).resolve().parents[2] / "shared" / "data" / "loop"
@@ -377,7 +377,7 @@ def test_benchmark_measures_the_export_and_its_sql_without_dbt(tmp_path: Path) -
     cells = dict(zip(header.split("|"), row.split("|"), strict=True))
     assert cells[" models' SQL alone (no dbt) "].endswith("(same report) ")
     assert cells[" export median "].strip().endswith(" s")
-    # Issue 16's targets follow the table: at this scale, only that the reports are the same.
+    # The targets follow the table: at this scale, only that the reports are the same.
     assert (
         lines[-1]
         == "| 0.001x csv: the SQL alone writes the export's report | same bytes | same | met |"

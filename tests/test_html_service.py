@@ -1,4 +1,4 @@
-"""The service's pages (issue 11): `GET /reports/{report_id}` as HTML for a browser and
+"""The service's pages: `GET /reports/{report_id}` as HTML for a browser and
 `GET /reports/{report_id}/stores/{store_id}`, in-process with TestClient, and the served page
 opened in headless Chromium."""
 

@@ -4,8 +4,7 @@ stores beside a store; and a store open 24/7 and only ever seen active is up for
 every window.
 
 Hypothesis draws business hours with duplicated, touching and overlapping rows on purpose:
-identical rows tie in every window's order, which is where a plan-dependent answer hides
-(issue 8).
+identical rows tie in every window's order, which is where a plan-dependent answer hides.
 """
 
 from __future__ import annotations

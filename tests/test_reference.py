@@ -508,7 +508,7 @@ def test_uptime_plus_downtime_is_open_time(tmp_path):
 
 
 def owner_status(t, polls, interpolation):
-    """The status at t from SPEC §5's second wording: the poll that owns t."""
+    """The status at t from the rule's second wording: the poll that owns t."""
     times = [p for p, _ in polls]
     for index, (_, is_active) in enumerate(polls):
         if interpolation == "nearest":  # [midpoint with predecessor, midpoint with successor)

@@ -1,6 +1,6 @@
 """A failed, killed or refused `storemon export` leaves the previous report and database as they
-were (SPEC §7): SIGKILL at several points, two exports at once, a reader holding the database,
-an unwritable --out, a full disk, and failed runs.
+were (docs/numbers.md, Bad input): SIGKILL at several points, two exports at once, a reader
+holding the database, an unwritable --out, a full disk, and failed runs.
 
 Two workspaces: `workspace` is built from `storemon generate` data (2000 stores, 7 days) by the
 installed console script, so that a run lasts a few seconds and can be killed or overlapped;

@@ -1,6 +1,6 @@
 """Hand-computed scenarios, each run through the installed `storemon export` in a subprocess.
 
-Every expected number below was worked out by hand from SPEC.md; the arithmetic is in the
+Every expected number below was worked out by hand from docs/numbers.md; the arithmetic is in the
 comment beside it. Measure tuples are, in report order,
 (uptime_last_hour [min], uptime_last_day [h], uptime_last_week [h],
  downtime_last_hour [min], downtime_last_day [h], downtime_last_week [h]).
@@ -657,7 +657,7 @@ def test_column_order_does_not_matter(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# Issue 8: duplicated business-hours rows among thousands of stores. The merge of open
+# Duplicated business-hours rows among thousands of stores. The merge of open
 # intervals once numbered one copy of a duplicated row into the island of an earlier row, so
 # that the answer depended on DuckDB's parallel plan. Store 5148209169906195755 has no zone
 # (America/Chicago: CDT = UTC-5 until Sun 11-03 07:00 UTC). now = 2024-11-03 09:20 UTC, week

@@ -1,6 +1,7 @@
-"""`storemon serve`'s application in-process (FastAPI's TestClient): every endpoint of SPEC §10
-and every error it answers. One application (token set, a 1 MB upload limit, two reports kept)
-serves the whole module: starting one compiles the staging SQL with dbt."""
+"""`storemon serve`'s application in-process (FastAPI's TestClient): every endpoint of the
+manual's docs/service.md and every error it answers. One application (token set, a 1 MB upload
+limit, two reports kept) serves the whole module: starting one compiles the staging SQL with
+dbt."""
 
 from __future__ import annotations
 

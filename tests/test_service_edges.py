@@ -1,6 +1,7 @@
-"""The edges of `storemon serve` (SPEC §10.1), in-process: for each rule a request that breaks
-it, its status and `detail`, and the inbox byte for byte as it was (every table's row count and
-a checksum of its rows). One application (token set, a 1 MB limit) serves the module."""
+"""The edges of `storemon serve` (docs/service.md, Bad requests), in-process: for each rule a
+request that breaks it, its status and `detail`, and the inbox byte for byte as it was (every
+table's row count and a checksum of its rows). One application (token set, a 1 MB limit) serves
+the module."""
 
 from __future__ import annotations
 

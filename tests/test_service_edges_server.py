@@ -1,7 +1,7 @@
-"""The edges of `storemon serve` (SPEC §10.1) against one real server with --token and a 1 MB
-limit, its log captured: a browser signs in through the link, Schemathesis drives every
-operation from the app's own OpenAPI schema, and the log holds no traceback at the end (the
-tests run in file order; the log test comes last)."""
+"""The edges of `storemon serve` (docs/service.md, Bad requests) against one real server with
+--token and a 1 MB limit, its log captured: a browser signs in through the link, Schemathesis
+drives every operation from the app's own OpenAPI schema, and the log holds no traceback at the
+end (the tests run in file order; the log test comes last)."""
 
 from __future__ import annotations
 

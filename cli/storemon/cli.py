@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+import duckdb
 
 from storemon import __version__, spark
 from storemon.export import ExportError, export, resolve_inputs
-from storemon.generate import generate
+from storemon.generate import GenerateError, generate_dataset
 from storemon.project import eprint
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -155,9 +157,19 @@ def export_command(
     try:
         inputs = resolve_inputs(data_dir, status, hours, timezones)
         export(
-            inputs, db_path, out, as_of, interpolation, strict, verbose, engine, html, html_stores,
-            spark_target, progress=sys.stderr.isatty(),
-        )  # fmt: skip
+            inputs,
+            db_path=db_path,
+            out=out,
+            as_of=as_of,
+            interpolation=interpolation,
+            strict=strict,
+            verbose=verbose,
+            engine=engine,
+            html=html,
+            html_stores=html_stores,
+            spark_target=spark_target,
+            progress=sys.stderr.isatty(),
+        )
     except ExportError as error:
         raise click.ClickException(str(error)) from None
 
@@ -232,4 +244,132 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
-cli.add_command(generate)
+_START_FORMATS = [
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
+]
+
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+
+
+@cli.command(
+    name="generate",
+    epilog="Example:\n\n\b\n"
+    "  storemon generate --out data/loop1x --stores 14092 --days 7.75 --seed 1\n"
+    "  storemon generate --out data/real-hours --stores 14092 --days 7.75 --seed 1 \\\n"
+    "      --hours-from menu_hours.csv --timezones-from timezones.csv --format parquet",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, writable=True, path_type=Path),
+    help="Folder to write into (created if missing; the three files are replaced).",
+)
+@click.option(
+    "--stores",
+    required=True,
+    metavar="N",
+    type=click.IntRange(min=1),
+    help="Number of stores in store_status (Loop's real data: 14092).",
+)
+@click.option(
+    "--days",
+    required=True,
+    metavar="D",
+    type=click.FloatRange(min=0, min_open=True, max=3660),
+    help="Length of the polling period in days (Loop's real data: 7.75).",
+)
+@click.option(
+    "--seed",
+    required=True,
+    metavar="S",
+    type=click.IntRange(min=0, max=2**63 - 1),
+    help="Random seed; the same seed gives byte-identical files.",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(formats=_START_FORMATS),
+    metavar="TS",
+    default="2023-01-18 00:00:00",
+    show_default=True,
+    help="First instant of the polling period, e.g. 2023-01-18T00:00:00Z; UTC unless an "
+    "offset is given. Polls fall in [start, start + days).",
+)
+@click.option(
+    "--hours-from",
+    type=_EXISTING_FILE,
+    metavar="CSV",
+    help="Reuse a real menu_hours CSV (day column `day` or `dayOfWeek`): its stores and their "
+    "rows are copied; the output column is always `day`.",
+)
+@click.option(
+    "--timezones-from",
+    type=_EXISTING_FILE,
+    metavar="CSV",
+    help="Reuse a real timezones CSV: its stores and their rows are copied.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="Output format; Parquet files hold the same text columns as the CSV files.",
+)
+def generate_command(
+    out: Path,
+    stores: int,
+    days: float,
+    seed: int,
+    start: datetime,
+    hours_from: Path | None,
+    timezones_from: Path | None,
+    fmt: str,
+) -> None:
+    """Generate synthetic input data shaped like Loop's real store-monitoring files.
+
+    Writes store_status, menu_hours and timezones (.csv or .parquet) into DIR in the real
+    files' formats: timestamps like `2023-01-22 12:09:39.388884 UTC`, local times `HH:MM:SS`,
+    19-digit store ids. Polls are irregular and roughly hourly (about 129 per store per 7.75
+    days, 15 minutes to a few hours apart), mostly active with short inactive runs. Business
+    hours include split shifts, overnight pairs and 23:59:59 / 23:59:00 ends; about 21 % of
+    stores have no hours (open 24/7) and 4 % no timezone row. Zones are US zones. The same
+    seed gives the same files, byte for byte; a summary line goes to stderr.
+
+    With --hours-from / --timezones-from, the stores of those files come first (a seeded sample
+    when there are more than N) with their real rows; any further stores are made up.
+    """
+    if start.tzinfo is not None:
+        start = start.astimezone(UTC).replace(tzinfo=None)
+    try:
+        result = generate_dataset(
+            out,
+            stores=stores,
+            days=days,
+            seed=seed,
+            start=start,
+            hours_from=hours_from,
+            timezones_from=timezones_from,
+            fmt=fmt,
+        )
+    except GenerateError as error:
+        if error.option is not None:
+            raise click.BadParameter(str(error), param_hint=error.option) from error
+        raise click.ClickException(str(error)) from error
+    except OSError as exc:
+        raise click.ClickException(f"cannot write to {out}: {exc}") from exc
+    except duckdb.Error as exc:
+        raise click.ClickException(f"generation failed: {exc}") from exc
+    status, hours, zones = (f.name for f in result.files)
+    click.echo(
+        f"storemon generate: {result.stores:,} stores -> {status} {result.status_rows:,} rows, "
+        f"{hours} {result.hours_rows:,} rows, {zones} {result.timezone_rows:,} rows "
+        f"in {out} ({result.seconds:.1f} s)",
+        err=True,
+    )

@@ -148,12 +148,13 @@ def _find_in_dir(data_dir: Path, stems: list[str]) -> Path:
 
 def export(
     inputs: Inputs | None,
+    *,
     db_path: Path,
     out: str,
-    as_of: str | None,
-    interpolation: str,
-    strict: bool,
-    verbose: bool,
+    as_of: str | None = None,
+    interpolation: str = "nearest",
+    strict: bool = False,
+    verbose: bool = False,
     engine: str = "duckdb",
     html: Path | None = None,
     html_stores: int = 50,

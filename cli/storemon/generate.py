@@ -1,4 +1,5 @@
-"""`storemon generate`: synthetic input data shaped like Loop's real store-monitoring files.
+"""Synthetic input data shaped like Loop's real store-monitoring files (`storemon generate`,
+whose command is in cli.py).
 
 Everything is computed inside DuckDB from a hash of (seed, store, poll slot, purpose), never from
 a stateful random generator, so the output is byte-identical for a seed whatever the thread count,
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import click
 import duckdb
 
 from storemon.project import input_columns
@@ -71,6 +71,15 @@ _ID_SPAN = 9_000_000_000_000_000_000
 _ID_BASE = 1_000_000_000_000_000_000
 
 
+class GenerateError(Exception):
+    """A user-facing failure of the generator, in one line; `option` is the command-line
+    option it is about (the file that could not be used), if any."""
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+
+
 @dataclass(frozen=True)
 class GenerateResult:
     """What `generate_dataset` wrote."""
@@ -109,7 +118,7 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path, param: str) -> dict[str
     try:
         rel = con.sql(f"SELECT * FROM {_read_csv(path)} LIMIT 0")
     except duckdb.Error as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint=param) from exc
+        raise GenerateError(f"cannot read {path}: {exc}", option=param) from exc
     names: dict[str, str] = {}
     for name in rel.columns:
         names.setdefault(name.strip().lstrip("\ufeff").strip().lower(), name)
@@ -121,7 +130,7 @@ def _need(names: dict[str, str], accepted: list[str], path: Path, param: str) ->
     found = next((names[name.lower()] for name in accepted if name.lower() in names), None)
     if found is None:
         wanted = " or ".join(repr(name) for name in accepted)
-        raise click.BadParameter(f"{path} has no column {wanted}", param_hint=param)
+        raise GenerateError(f"{path} has no column {wanted}", option=param)
     return '"' + found.replace('"', '""') + '"'
 
 
@@ -140,7 +149,7 @@ def _load(
             f"INSERT INTO {table} SELECT row_number() OVER (), {columns} FROM {_read_csv(path)}"
         )
     except duckdb.Error as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint=param) from exc
+        raise GenerateError(f"cannot read {path}: {exc}", option=param) from exc
 
 
 def _load_sources(
@@ -151,7 +160,8 @@ def _load_sources(
         "CREATE TABLE src_hours (rid BIGINT, store_id VARCHAR, day VARCHAR, s VARCHAR, e VARCHAR)"
     )
     con.execute("CREATE TABLE src_tz (rid BIGINT, store_id VARCHAR, tz VARCHAR)")
-    # SPEC: `day` wins over `dayOfWeek` (the first accepted name); the output always says `day`.
+    # As in export, `day` wins over `dayOfWeek` (the first accepted name); the output always
+    # says `day`.
     if hours_from is not None:
         _load(con, hours_from, "--hours-from", "src_hours", "menu_hours")
     if timezones_from is not None:
@@ -435,131 +445,4 @@ def generate_dataset(
         timezone_rows=tz_rows,
         files=files,
         seconds=time.perf_counter() - t0,
-    )
-
-
-_START_FORMATS = [
-    "%Y-%m-%d",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%dT%H:%M:%SZ",
-    "%Y-%m-%dT%H:%M:%S%z",
-    "%Y-%m-%d %H:%M:%S%z",
-]
-
-_EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-
-
-@click.command(
-    "generate",
-    epilog="Example:\n\n\b\n"
-    "  storemon generate --out data/loop1x --stores 14092 --days 7.75 --seed 1\n"
-    "  storemon generate --out data/real-hours --stores 14092 --days 7.75 --seed 1 \\\n"
-    "      --hours-from menu_hours.csv --timezones-from timezones.csv --format parquet",
-)
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    metavar="DIR",
-    type=click.Path(file_okay=False, writable=True, path_type=Path),
-    help="Folder to write into (created if missing; the three files are replaced).",
-)
-@click.option(
-    "--stores",
-    required=True,
-    metavar="N",
-    type=click.IntRange(min=1),
-    help="Number of stores in store_status (Loop's real data: 14092).",
-)
-@click.option(
-    "--days",
-    required=True,
-    metavar="D",
-    type=click.FloatRange(min=0, min_open=True, max=3660),
-    help="Length of the polling period in days (Loop's real data: 7.75).",
-)
-@click.option(
-    "--seed",
-    required=True,
-    metavar="S",
-    type=click.IntRange(min=0, max=2**63 - 1),
-    help="Random seed; the same seed gives byte-identical files.",
-)
-@click.option(
-    "--start",
-    type=click.DateTime(formats=_START_FORMATS),
-    metavar="TS",
-    default="2023-01-18 00:00:00",
-    show_default=True,
-    help="First instant of the polling period, e.g. 2023-01-18T00:00:00Z; UTC unless an "
-    "offset is given. Polls fall in [start, start + days).",
-)
-@click.option(
-    "--hours-from",
-    type=_EXISTING_FILE,
-    metavar="CSV",
-    help="Reuse a real menu_hours CSV (day column `day` or `dayOfWeek`): its stores and their "
-    "rows are copied; the output column is always `day`.",
-)
-@click.option(
-    "--timezones-from",
-    type=_EXISTING_FILE,
-    metavar="CSV",
-    help="Reuse a real timezones CSV: its stores and their rows are copied.",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["csv", "parquet"]),
-    default="csv",
-    show_default=True,
-    help="Output format; Parquet files hold the same text columns as the CSV files.",
-)
-def generate(
-    out: Path,
-    stores: int,
-    days: float,
-    seed: int,
-    start: datetime,
-    hours_from: Path | None,
-    timezones_from: Path | None,
-    fmt: str,
-) -> None:
-    """Generate synthetic input data shaped like Loop's real store-monitoring files.
-
-    Writes store_status, menu_hours and timezones (.csv or .parquet) into DIR in the real
-    files' formats: timestamps like `2023-01-22 12:09:39.388884 UTC`, local times `HH:MM:SS`,
-    19-digit store ids. Polls are irregular and roughly hourly (about 129 per store per 7.75
-    days, 15 minutes to a few hours apart), mostly active with short inactive runs. Business
-    hours include split shifts, overnight pairs and 23:59:59 / 23:59:00 ends; about 21 % of
-    stores have no hours (open 24/7) and 4 % no timezone row. Zones are US zones. The same
-    seed gives the same files, byte for byte; a summary line goes to stderr.
-
-    With --hours-from / --timezones-from, the stores of those files come first (a seeded sample
-    when there are more than N) with their real rows; any further stores are made up.
-    """
-    if start.tzinfo is not None:
-        start = start.astimezone(UTC).replace(tzinfo=None)
-    try:
-        result = generate_dataset(
-            out,
-            stores=stores,
-            days=days,
-            seed=seed,
-            start=start,
-            hours_from=hours_from,
-            timezones_from=timezones_from,
-            fmt=fmt,
-        )
-    except OSError as exc:
-        raise click.ClickException(f"cannot write to {out}: {exc}") from exc
-    except duckdb.Error as exc:
-        raise click.ClickException(f"generation failed: {exc}") from exc
-    status, hours, zones = (f.name for f in result.files)
-    click.echo(
-        f"storemon generate: {result.stores:,} stores -> {status} {result.status_rows:,} rows, "
-        f"{hours} {result.hours_rows:,} rows, {zones} {result.timezone_rows:,} rows "
-        f"in {out} ({result.seconds:.1f} s)",
-        err=True,
     )

@@ -59,7 +59,7 @@ def report_page(
     timelines = [_store_section(store_id, timeline_rows[store_id], store_url) for store_id in worst]
     return _PAGE.format(
         title="storemon report",
-        style=_STYLE,
+        style=_CSS,
         body=_REPORT_BODY.format(
             summary=_summary(connection, len(rows)),
             legend=_LEGEND,
@@ -81,7 +81,7 @@ def store_page(
         return None
     return _PAGE.format(
         title=f"storemon: store {_e(store_id)}",
-        style=_STYLE,
+        style=_CSS,
         body=f"<h1>Store {_e(store_id)}</h1>"
         + _ranking_table([row], ranked=False)
         + _LEGEND
@@ -325,7 +325,7 @@ _LEGEND = (
     "▲ poll active, ✕ poll inactive; dashed lines: start of the last day and of the last hour; "
     "purple line: the store's UTC offset changes (DST), the new offset written beside it.</p>"
 )
-_STYLE = """
+_CSS = """
 body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px solid #ddd}
 th{text-align:left}.null{color:#888}

@@ -29,7 +29,7 @@ def project_dir() -> Path:
 
 def input_columns(name: str) -> list[list[str]]:
     """One input's columns as the models read them (the `input_columns` macro): one list per
-    column, the SPEC §1 name first, then the other names a file may use. Held once, in the
+    column, the documented name first, then the other names a file may use. Held once, in the
     `input_columns` var of dbt_project.yml."""
     return _project_vars()["input_columns"][name]
 

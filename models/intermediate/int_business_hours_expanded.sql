@@ -1,5 +1,3 @@
-{# Each business-hours row on each local date it applies to near the report week, as a local
-    and a UTC interval (SPEC §3). Overlaps are still there; int_open_intervals_merged merges. #}
 with
 
 stg_menu_hours as (

@@ -1,6 +1,3 @@
-{# When each store is open within the report week, as disjoint UTC intervals [opens_at,
-    closes_at): overlapping and touching business-hours rows merged, so no instant counts twice,
-    and stores with no business-hours row open the whole week (SPEC §3). #}
 with
 
 int_business_hours_expanded as (
@@ -19,7 +16,7 @@ int_report_clock as (
     are kept once. Then (opens_at, closes_at) orders each store's intervals totally, so the two
     window passes below number the same rows the same way, whatever order ties arrive in; with
     duplicates kept, one pass could put a copy before another that starts an island, and join it
-    to the island before (issue 8). #}
+    to the island before. #}
 clipped as (
     select distinct
         int_business_hours_expanded.store_id,

@@ -1,5 +1,3 @@
-{# The intersection of when each store was open and what its status was: disjoint UTC intervals
-    [from_at, to_at) within the report week, each wholly active or wholly inactive. #}
 with
 
 int_open_intervals_merged as (

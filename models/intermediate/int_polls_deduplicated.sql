@@ -1,6 +1,3 @@
-{# The polls that count (SPEC §5): valid, at or before the report time, one per store and
-    instant; where polls at one instant disagree, `inactive` wins. Each comes with the instant
-    before it, which interpolation needs. Keyed by `store_key`, the integer the sort is on. #}
 with
 
 stg_store_status as (

@@ -1,6 +1,3 @@
-{# One row: the report time `report_at` ("now", SPEC §2) and the starts of the three rolling,
-    half-open windows ending at it. `report_at` is the `report_time` var when given, else the
-    latest valid poll; NULL when there is neither. #}
 {%- set report_time = setting('report_time') | string | trim %}
 {%- set report_time_sql = setting_sql('report_time', trimmed=true) %}
 with

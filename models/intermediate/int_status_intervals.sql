@@ -1,9 +1,3 @@
-{# Each store's status at every instant of the report week, as disjoint UTC intervals
-    [status_from_at, status_to_at) that cover the week, one per run of equal status (SPEC §5).
-    `nearest`: a poll owns the time from the midpoint with its predecessor to the midpoint with
-    its successor (an exact midpoint goes to the later poll). `previous`: a poll owns the time
-    until the next poll. Either way the first poll reaches back and the last poll forward
-    without limit, so a store with any poll that counts has intervals covering the whole week. #}
 {%- set interpolation = setting('interpolation', 'nearest') %}
 {%- if interpolation not in ['nearest', 'previous'] %}
     {{ exceptions.raise_compiler_error(

@@ -1,5 +1,3 @@
-{# The store universe (every store_id in a valid row of any input, SPEC §6) with the zone its
-    local times are read in and whether it has business hours at all. #}
 with
 
 stg_store_status as (

@@ -1,6 +1,5 @@
-{# Every input row that could not be used (SPEC §7): where it came from, its raw values (a JSON
-    object keyed by column) and why it was rejected. The polls and business hours are staged
-    unnumbered; rejected_input_rows numbers their rejected rows. #}
+{# The polls and business hours are staged unnumbered; the rejected_input_rows macro numbers
+    their rejected rows. #}
 with
 
 rejected_store_status as (

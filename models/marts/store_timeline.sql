@@ -1,7 +1,3 @@
-{# Each store's report week as a tidy table, one row per thing drawn on its timeline in the
-   HTML report: business hours, open-and-active and open-and-inactive time, polls, the three
-   report windows and the changes of the store's UTC offset (DST). Every row comes from the
-   models the report is computed from, with UTC instants and the store's local wall times. #}
 with
 
 int_stores as (

@@ -1,6 +1,3 @@
-{# The report (SPEC §6 and §8): per store, the time open and active (uptime) and open and
-   inactive (downtime) in the last hour (minutes), day and week (hours), unrounded. NULL for a
-   store with no poll that counts: unknown, not zero. #}
 with
 
 int_stores as (
@@ -12,11 +9,16 @@ int_open_status_intervals as (
 ),
 
 int_status_intervals as (
-    select distinct store_id from {{ ref('int_status_intervals') }}
+    select * from {{ ref('int_status_intervals') }}
 ),
 
 int_report_clock as (
     select * from {{ ref('int_report_clock') }}
+),
+
+{# The stores with a poll that counts: only they have status intervals. #}
+stores_with_polls as (
+    select distinct store_id from int_status_intervals
 ),
 
 {# Each interval's overlap with the three windows, in one pass (no row per window). #}
@@ -53,9 +55,9 @@ durations as (
 stores as (
     select
         int_stores.store_id,
-        int_status_intervals.store_id is not null as has_polls
+        stores_with_polls.store_id is not null as has_polls
     from int_stores
-    left join int_status_intervals on int_stores.store_id = int_status_intervals.store_id
+    left join stores_with_polls on int_stores.store_id = stores_with_polls.store_id
 ),
 
 final as (

@@ -1,7 +1,5 @@
-{# One row per business-hours row read, valid or not; `rejection_reason` says why a row cannot
-    be used. Times are intervals since local midnight, `24:00` being the end of the day. A CSV
-    file's rows are not numbered here (it would serialise the read and the parsing after it);
-    rejected_rows numbers the rejected ones. #}
+{# A CSV file's rows are not numbered here (it would serialise the read and the parsing after
+    it); rejected_rows numbers the rejected ones. #}
 with
 
 source as (

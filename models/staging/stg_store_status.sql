@@ -1,9 +1,8 @@
-{# One row per poll row read, valid or not; `rejection_reason` says why a row cannot be used.
-    A CSV file's rows are not numbered here: numbering millions of polls serialises the read,
+{# A CSV file's rows are not numbered here: numbering millions of polls serialises the read,
     and only the rejected ones need a number, which rejected_rows gives them.
     With the setting `future_limit_hours` (`storemon serve` sets 24; empty, the default, means
     no limit) a poll stamped more than that after the engine's clock is rejected, so that one
-    bad clock cannot move every later report's "now" (SPEC §10.1). #}
+    bad clock cannot move every later report's "now" (docs/service.md, Bad requests). #}
 {%- set future_limit_hours = setting('future_limit_hours') | string | trim %}
 {%- if future_limit_hours and not future_limit_hours.isdigit() %}
     {{ exceptions.raise_compiler_error(

@@ -1,6 +1,3 @@
-{# One row per timezone row read, valid or not. Zone names match IANA names case-insensitively
-    and come out spelled as IANA spells them. Of several valid rows for a store the last in file
-    order wins; the earlier ones are rejected as `superseded`. #}
 with
 
 source as (

@@ -1,5 +1,6 @@
-{# SPEC §7: for every input, rows read = rows accepted + rows rejected. Rows read are counted
-    straight from the input, not from the staging models (unnumbered: a parallel count). #}
+{# docs/numbers.md, Bad input: for every input, rows read = rows accepted + rows rejected. Rows
+    read are counted straight from the input, not from the staging models (unnumbered: a parallel
+    count). #}
 {{ config(tags=['invariant']) }}
 {%- set inputs = [
     ('store_status', 'status_path', 'stg_store_status'),

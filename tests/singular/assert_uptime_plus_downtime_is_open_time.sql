@@ -1,5 +1,6 @@
-{# SPEC §6: for every store with a poll that counts, uptime + downtime in each window equals the
-    time the store is open in that window, computed here from the open intervals alone. #}
+{# docs/numbers.md, The measures: for every store with a poll that counts, uptime + downtime in
+    each window equals the time the store is open in that window, computed here from the open
+    intervals alone. #}
 {{ config(tags=['invariant']) }}
 with
 

@@ -1,6 +1,7 @@
-"""The edges of the service (SPEC §10.1), in one ASGI middleware that runs before any route
-reads a body: the token (or, for the GET pages, the login cookie), the body's declared type
-and encoding, its size counted as it arrives, and a request id for any unexpected error.
+"""The edges of the service (docs/service.md, Bad requests), in one ASGI middleware that runs
+before any route reads a body: the token (or, for the GET pages, the login cookie), the
+body's declared type and encoding, its size counted as it arrives, and a request id for any
+unexpected error.
 Then the exception handlers that turn every other refusal into a JSON 4xx."""
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from storemon.service.inbox import InvalidRows
 from storemon.service.validation import InputShapeError
 
 OPEN_PATHS = {"/health", "/login"}
-# What the login cookie opens: GET pages that a browser shows (SPEC §10.1). The API of the
-# seeds (/get_report, every POST) still needs the Bearer header.
+# What the login cookie opens: GET pages that a browser shows (docs/service.md, Signing in).
+# The API of the seeds (/get_report, every POST) still needs the Bearer header.
 COOKIE_PATHS = {"/reports", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 # Report and store pages, CSVs; the API docs' scripts and styles (routers/api_docs.py).
 COOKIE_PREFIXES = ("/reports/", "/docs/assets/")
@@ -126,7 +127,7 @@ class Edges:
             )
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> Response | None:
-        """The answer to a request refused on its headers alone, in the order of SPEC §10.1:
+        """The answer to a request refused on its headers alone, in the order docs/service.md gives:
         the token, then the body's type and encoding, then its declared size."""
         path, method = scope["path"], scope["method"]
         if self.token and path not in OPEN_PATHS and not self._signed_in(path, method, headers):
@@ -213,7 +214,8 @@ def field_problems(errors: list[dict]) -> list[dict]:
 
 
 def add_exception_handlers(app) -> None:
-    """Every refusal a JSON `detail` (SPEC §10.1); a handler that cannot fail itself."""
+    """Every refusal a JSON `detail` (docs/service.md, Bad requests); a handler that cannot
+    fail itself."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

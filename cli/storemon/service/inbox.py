@@ -61,11 +61,11 @@ create table if not exists reports (
 # What a report reads of the stored polls: per store, every poll in the report's week, the
 # last poll before it (what the week starts with), and for a store with no poll at or before
 # the report time its first poll after (so it keeps its row, with NULL measures). The result
-# is the report of all stored polls (SPEC §5: nothing else reaches into the week), at the cost
-# of one week. Each poll comes as the staging SQL parsed it when it arrived, with its `rowid`
-# (to fetch its text from: the sort that numbers the polls in the order of the report's input
-# file is cheaper without the text, 1.6 s instead of 1.9 s for 1.66 M of 13.4 M polls). $1:
-# the report time, NULL for the latest poll.
+# is the report of all stored polls (a status in the week comes from these polls alone: nothing
+# else reaches into the week), at the cost of one week. Each poll comes as the staging SQL
+# parsed it when it arrived, with its `rowid` (to fetch its text from: the sort that numbers
+# the polls in the order of the report's input file is cheaper without the text). $1: the
+# report time, NULL for the latest poll.
 SNAPSHOT_POLLS = """
 with
 clock as (

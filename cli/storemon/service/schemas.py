@@ -1,6 +1,6 @@
 """Request and answer bodies. They check shape only (required fields, JSON types); what makes a
 value valid is decided by the staging SQL (see validation.py). Field names are the CSV
-inputs'; the seeds' names are accepted as aliases (SPEC §10)."""
+inputs'; the seeds' names are accepted as aliases (docs/service.md)."""
 
 from __future__ import annotations
 
@@ -33,9 +33,10 @@ def _text_of(value: str | int) -> str:
     return _unicode(str(value))
 
 
-# SPEC §10.1: a store_id is a JSON string or integer, read as its text; `day` may be an
-# integer too. Every other field is a JSON string. Unknown fields are refused, not dropped.
-# The checks run after the union, so that an error's `loc` names the member plainly ("str").
+# docs/service.md, Bad requests: a store_id is a JSON string or integer, read as its text;
+# `day` may be an integer too. Every other field is a JSON string. Unknown fields are refused,
+# not dropped. The checks run after the union, so that an error's `loc` names the member
+# plainly ("str").
 Text = Annotated[StrictStr, AfterValidator(_unicode)]
 StoreId = Annotated[StrictStr | StrictInt, AfterValidator(_text_of)]
 Day = Annotated[
@@ -121,7 +122,7 @@ class StoreRegistration(Strict):
 
 class ReportRequest(Strict):
     as_of: Text = Field(
-        default=None, description="report time (SPEC §1 forms); none: the latest poll"
+        default=None, description="report time, in any timestamp_utc form; none: the latest poll"
     )
     interpolation: Literal["nearest", "previous"] = "nearest"
 
@@ -145,7 +146,7 @@ class FieldProblem(BaseModel):
 
 
 class Refusal(BaseModel):
-    """Every 4xx answer (SPEC §10.1)."""
+    """Every 4xx answer (docs/service.md, Bad requests)."""
 
     detail: str | list[RejectedRow | FieldProblem] = Field(
         description="the reason; for a refused request body, its problems"

@@ -24,10 +24,10 @@ STAGING_MODELS = {
     "menu_hours": "stg_menu_hours",
     "timezones": "stg_timezones",
 }
-# A poll stamped more than this after the service's clock is rejected (SPEC §10.1): the staging
-# SQL's setting `future_limit_hours`, which the files path leaves unset.
+# A poll stamped more than this after the service's clock is rejected (docs/service.md, Bad
+# requests): the staging SQL's setting `future_limit_hours`, which the files path leaves unset.
 FUTURE_LIMIT_HOURS = 24
-# The field each rejection reason is about (SPEC §7).
+# The field each rejection reason is about (docs/numbers.md, Bad input).
 REASON_FIELDS = {
     "empty store_id": "store_id",
     "unknown status": "status",
@@ -93,10 +93,24 @@ def rows_to_table(
     )
 
 
+def _other_delimiter_note(header: list[str]) -> str:
+    """For a header that is one name holding semicolons or tabs (a spreadsheet's "CSV" in some
+    locales): a sentence saying so, to end the missing-column error with; else nothing. The
+    files path says the same (the `other_delimiter_note` macro)."""
+    if len(header) == 1:
+        for delimiter, name in ((";", "semicolons"), ("\t", "tabs")):
+            if delimiter in header[0]:
+                return (
+                    f". The header is separated by {name}, not commas: save the file as"
+                    " comma-separated CSV"
+                )
+    return ""
+
+
 def file_to_table(
     connection: duckdb.DuckDBPyConnection, input_name: str, source: Path, table: str, label: str
 ) -> None:
-    """A CSV or Parquet file of one input (SPEC §1: any column order, trimmed header names, a
+    """A CSV or Parquet file of one input (docs/inputs.md: any column order, trimmed header names, a
     byte-order mark ignored, `dayOfWeek` for `day`) as a temporary table of the input's
     columns, numbered in file order. `label` names the file in errors."""
     with source.open("rb") as handle:
@@ -117,6 +131,7 @@ def file_to_table(
         if found is None:
             raise InputShapeError(
                 f"{label} has no column {' or '.join(names)} (its header: {', '.join(header)})"
+                + _other_delimiter_note(header)
             )
         chosen.append((names[0], header.index(found), found))
     if is_parquet:

@@ -143,10 +143,10 @@ class ReportWorker:
             inputs = self._snapshot(job, folder / "inputs")
             summary = export(
                 inputs,
-                self.work / REPORT_DB,
-                str(self.work / REPORT_CSV),
-                job.as_of,
-                job.interpolation,
+                db_path=self.work / REPORT_DB,
+                out=str(self.work / REPORT_CSV),
+                as_of=job.as_of,
+                interpolation=job.interpolation,
                 strict=False,
                 verbose=False,
                 staged={"stg_store_status": self._staged_polls(inputs.status)},

@@ -1,4 +1,4 @@
-"""Stores and polls in: /poll, /polls, /register_store, /upload (SPEC §10)."""
+"""Stores and polls in: /poll, /polls, /register_store, /upload (docs/service.md, Endpoints)."""
 
 from __future__ import annotations
 

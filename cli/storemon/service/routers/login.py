@@ -1,7 +1,7 @@
-"""A browser's sign-in (SPEC §10.1), after datasette's `--root` link: `/login?token=…` (or the
-form at `/login`) sets an HttpOnly, SameSite=Strict cookie that opens the GET pages, then
-redirects to the page asked for (`next`). Every API call and every POST still needs the
-Bearer header, so the cookie cannot be used to send anything (no CSRF)."""
+"""A browser's sign-in (docs/service.md), after datasette's `--root` link: `/login?token=…` (or
+the form at `/login`) sets an HttpOnly, SameSite=Strict cookie that opens the GET pages, then
+redirects to the page asked for (`next`). Every API call and every POST still needs the Bearer
+header, so the cookie cannot be used to send anything (no CSRF)."""
 
 from __future__ import annotations
 

@@ -96,7 +96,7 @@ class _ServiceCollector:
         yield stored
         rejected = CounterMetricFamily(
             "storemon_rows_rejected",
-            "Rows refused since the service started, by input and reason (SPEC §7).",
+            "Rows refused since the service started, by input and reason.",
             labels=["input", "reason"],
         )
         for (input_name, reason), count in sorted(inbox.rejected_counts.items()):

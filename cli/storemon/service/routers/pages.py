@@ -1,5 +1,5 @@
 """Reports as pages: the HTML report of `storemon export --html` for a Complete report, and
-one page per store, both drawn from the report's own database (issue 11)."""
+one page per store, both drawn from the report's own database (docs/html-report.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reports out: trigger one, ask for it, fetch its CSV, list them (SPEC §10)."""
+"""Reports out: trigger one, ask for it, fetch its CSV, list them (docs/service.md, Endpoints)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from storemon.service.worker import REPORT_CSV
 
 router = APIRouter(tags=["reports"])
 ServiceDependency = Annotated[Service, Depends(get_service)]
-CSV_ANSWER = {"content": {"text/csv": {}}, "description": "the report CSV (SPEC §8)"}
+CSV_ANSWER = {
+    "content": {"text/csv": {}},
+    "description": "the report CSV, as `storemon export` writes it",
+}
 
 
 def json_refusal(description: str) -> dict:
@@ -99,7 +102,7 @@ def get_report_by_query(
     responses={200: CSV_ANSWER, **NOT_COMPLETE, **GONE},
 )
 def report_csv(report_id: str, service: ServiceDependency) -> Response:
-    """The report CSV (SPEC §8)."""
+    """The report CSV, as `storemon export` writes it."""
     return csv_file(service, service.report(report_id))
 
 
