@@ -12,7 +12,10 @@ this process, measures the service's figures, each printed beside its target:
     a cold `storemon export` of the same files;
   - with --weeks weeks of Loop-scale polls stored: the first report of the new home (dbt
     records the report's plan), the first report after a restart of the server, and the warm
-    report (median of --runs).
+    report (median of --runs);
+  - the server's peak memory (VmHWM) for the largest request the default limits allow: a
+    JSON batch, a CSV body and a Parquet upload of --memory-rows polls (default: the default
+    --max-rows), each on a fresh server.
 `--check` exits 1 when a target is missed. Every request goes to 127.0.0.1; each loop is
 bounded in count.
 """
@@ -37,14 +40,22 @@ from loopback import free_port
 STOREMON = str(Path(sys.executable).with_name("storemon"))
 
 
+# The row limit a server has by default (`storemon serve --max-rows`).
+DEFAULT_MAX_ROWS = 1_000_000
+# The memory a server may reach for one request within the default limits (docs/service.md,
+# Limits): the peak resident size of the whole process.
+MEMORY_BUDGET_MB = 1024
+# Raised for the Loop-scale figures: a week of Loop-scale polls is 2.7 million rows.
+LARGE = ("--max-upload-mb", "4096", "--max-rows", "10000000")
+
+
 class Server:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, options: tuple[str, ...] = LARGE) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("STOREMON_")}
         self.process = subprocess.Popen(
-            [STOREMON, "serve", "--home", str(home), "--port", str(self.port),
-             "--max-upload-mb", "4096"],
+            [STOREMON, "serve", "--home", str(home), "--port", str(self.port), *options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + 180
@@ -60,6 +71,13 @@ class Server:
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=120)
+
+    def peak_mb(self) -> float:
+        """The server process's peak resident memory so far (Linux: VmHWM)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM in /proc: Linux only")
 
 
 def generate(folder: Path, stores: int, days: int) -> Path:
@@ -122,6 +140,66 @@ def upload(url: str, data: Path) -> float:
     return seconds
 
 
+def largest_requests(rows: int, workdir: Path) -> list[tuple[str, float, float, float]]:
+    """Per kind of request (a JSON batch, a CSV body, a Parquet upload) of `rows` polls, on a
+    fresh server with the default limits: (kind, body MB, peak MB before, peak MB after)."""
+    import duckdb
+
+    def poll(n: int) -> tuple[str, str]:
+        return f"store-{n % 14092}", f"2024-11-0{1 + n % 7} {n % 24:02}:00:00.{n:07d}"
+
+    def as_json(n: int) -> str:
+        store, at = poll(n)
+        return f'{{"store_id":"{store}","status":"active","timestamp_utc":"{at}"}}'
+
+    def as_csv(n: int) -> str:
+        store, at = poll(n)
+        return f"{store},active,{at}\n"
+
+    parquet = workdir / "memory.parquet"
+    duckdb.sql(
+        "copy (select 'store-' || (range % 14092) as store_id, 'active' as status,"
+        " '2024-11-0' || (1 + range % 7) || ' ' || lpad((range % 24)::varchar, 2, '0')"
+        " || ':00:00.' || lpad(range::varchar, 7, '0') as timestamp_utc"
+        f" from range({rows})) to '{parquet}'"
+    )
+    bodies = {
+        "POST /polls, JSON batch": (
+            "[" + ",".join(as_json(n) for n in range(rows)) + "]",
+            {"content-type": "application/json"},
+        ),
+        "POST /polls, CSV body": (
+            "store_id,status,timestamp_utc\n"
+            + "".join(as_csv(n) for n in range(rows)),
+            {"content-type": "text/csv"},
+        ),
+    }  # fmt: skip
+    found = []
+    for kind in [*bodies, "POST /upload, Parquet file"]:
+        home = workdir / "memory-home"
+        shutil.rmtree(home, ignore_errors=True)
+        server = Server(home, options=())
+        try:
+            with httpx.Client(base_url=server.url, timeout=1800) as client:
+                warm = [
+                    {"store_id": "w", "status": "active", "timestamp_utc": "2024-11-01 00:00:00"}
+                ]
+                assert client.post("/polls", json=warm).status_code == 200
+                before = server.peak_mb()
+                if kind in bodies:
+                    text, headers = bodies[kind]
+                    body = text.encode()
+                    answer = client.post("/polls", content=body, headers=headers)
+                else:
+                    body = parquet.read_bytes()
+                    answer = client.post("/upload", files={"store_status": ("p.parquet", body)})
+                assert answer.status_code == 200, answer.text[:500]
+                found.append((kind, len(body) / 2**20, before, server.peak_mb()))
+        finally:
+            server.stop()
+    return found
+
+
 def report_seconds(url: str, as_of: str, runs: int) -> float:
     times = []
     with httpx.Client(base_url=url, timeout=60) as client:
@@ -164,6 +242,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--weeks", type=int, default=8, help="0 skips the many-weeks figures")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--memory-rows", type=int, default=DEFAULT_MAX_ROWS,
+                        help="rows of the largest requests measured; 0 skips them")  # fmt: skip
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     week = generate(args.workdir / "week", args.stores, 8)
@@ -211,6 +291,12 @@ def main() -> int:
                     report_seconds(server.url, last_poll(many), args.runs), 1)  # fmt: skip
         finally:
             server.stop()
+
+    if args.memory_rows:
+        for kind, body_mb, before, peak in largest_requests(args.memory_rows, args.workdir):
+            figure = f"peak memory, {kind} of {args.memory_rows:,} polls ({body_mb:.0f} MB)"
+            measured = f"{peak:,.0f} MB ({peak - before:+,.0f} MB)"
+            rows.append((figure, measured, f"<= {MEMORY_BUDGET_MB:,} MB", peak <= MEMORY_BUDGET_MB))
 
     print(f"| figure ({args.stores:,} stores, medians of {args.runs}) | measured | target | |")
     print("|---|---|---|---|")

@@ -302,12 +302,8 @@ def test_the_sign_in_link_through_nginx(stack):
         assert docs.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in docs.text
 
 
-@pytest.mark.xfail(
-    reason="storemon does not yet mark the login cookie Secure when the request came over "
-    "HTTPS through a proxy (X-Forwarded-Proto); that change is on its way on another branch",
-    strict=False,
-)
 def test_the_login_cookie_is_secure_over_https(stack):
+    """storemon trusts nginx's X-Forwarded-Proto (it is on 127.0.0.1): the request was HTTPS."""
     with stack.client() as browser:
         answer = browser.get("/login", params={"token": stack.token}, follow_redirects=False)
     attributes = [part.strip().lower() for part in answer.headers["set-cookie"].split(";")]

@@ -35,7 +35,7 @@ def test_report_page_for_a_browser_and_json_otherwise(report, tmp_path):
     # 24/7, active for the whole week: up 60 min, 24 h, 168 h; never polled: unknown.
     assert page.ranking[1][1:] == ["7011", "60.00", "24.00", "168.00", "0.00", "0.00", "0.00"]
     assert page.ranking[2][1:] == ["7012"] + ["unknown"] * 6
-    assert f"href='/reports/{report_id}/stores/7011'" in answer.text
+    assert f"href='/reports/{report_id}/stores?store_id=7011'" in answer.text
     as_json = client.get(f"/reports/{report_id}")
     assert as_json.json() == client.get(f"/get_report/{report_id}").json()
 

@@ -279,4 +279,4 @@ def test_chromium_opens_the_served_report_page(tmp_path, dst_server):
     assert run.returncode == 0, run.stderr
     assert [line for line in run.stderr.splitlines() if "CONSOLE" in line] == []
     assert run.stdout.count("<svg") == len(STORES)
-    assert f"/reports/{report_id}/stores/{STORES[0]}" in run.stdout
+    assert f"/reports/{report_id}/stores?store_id={STORES[0]}" in run.stdout

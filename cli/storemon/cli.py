@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from storemon.generate import GenerateError, generate_dataset
 from storemon.project import eprint
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+MIN_TOKEN_LENGTH = 16  # characters; a shorter token is served with a warning
 
 
 class InputFile(click.Path):
@@ -212,11 +214,100 @@ def export_command(
     type=click.IntRange(min=1),
     default=512,
     show_default=True,
+    envvar="STOREMON_MAX_UPLOAD_MB",
+    show_envvar=True,
     help="Largest request body accepted, counted as it arrives (chunked too); larger ones"
     " answer 413.",
 )
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    envvar="STOREMON_MAX_ROWS",
+    show_envvar=True,
+    help="Most rows in one request (a batch, a CSV body, each file of an upload); more answer"
+    " 413 and store nothing. Bounds a request's memory.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    envvar="STOREMON_MAX_CONNECTIONS",
+    show_envvar=True,
+    help="Open connections kept; past it the longest idle ones are closed (all busy: 503).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10,
+    show_default=True,
+    envvar="STOREMON_HEADER_TIMEOUT",
+    show_envvar=True,
+    help="Seconds a client has to send a request's line and headers; then the connection"
+    " is closed (408).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30,
+    show_default=True,
+    envvar="STOREMON_BODY_TIMEOUT",
+    show_envvar=True,
+    help="Longest pause in a request body (and slower than 1 kB/s after it) before 408.",
+)
+@click.option(
+    "--keep-alive-timeout",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    envvar="STOREMON_KEEP_ALIVE_TIMEOUT",
+    show_envvar=True,
+    help="Seconds an idle connection is kept open between requests.",
+)
+@click.option(
+    "--max-header-kb",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    envvar="STOREMON_MAX_HEADER_KB",
+    show_envvar=True,
+    help="Largest request line and headers; larger ones answer 431 and are closed.",
+)
+@click.option(
+    "--page-threads",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    envvar="STOREMON_PAGE_THREADS",
+    show_envvar=True,
+    help="HTML pages rendered at once (each once per report, then kept on disk).",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1,::1",
+    show_default=True,
+    envvar="STOREMON_FORWARDED_ALLOW_IPS",
+    show_envvar=True,
+    help="Proxies trusted for X-Forwarded-Proto and X-Forwarded-For (comma-separated, * for"
+    " any): the scheme makes the sign-in cookie Secure, the address is rate-limited.",
+)
 def serve(
-    home: Path, host: str, port: int, token: str | None, keep_reports: int, max_upload_mb: int
+    home: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    keep_reports: int,
+    max_upload_mb: int,
+    max_rows: int,
+    max_connections: int,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: int,
+    max_header_kb: int,
+    page_threads: int,
+    forwarded_allow_ips: str,
 ) -> None:
     """Run the HTTP service: stores register and send polls, owners trigger and fetch reports.
 
@@ -226,22 +317,40 @@ def serve(
     \b
     Examples:
       storemon serve
-      storemon serve --home /var/lib/storemon --port 8080 --token s3cret
+      storemon serve --home /var/lib/storemon --port 8080 --token "$(openssl rand -hex 16)"
     """
-    import uvicorn
-
+    from storemon.service import server
     from storemon.service.app import create_app
     from storemon.service.core import HomeInUse, Settings, lock_home
 
+    if token is None and os.environ.get("STOREMON_TOKEN") == "":
+        token = ""  # Click takes an empty variable for an unset one: serving open by mistake
+    if token is not None and not token.strip():
+        raise click.ClickException(
+            "the token is empty (--token or STOREMON_TOKEN): give one, or leave both unset to"
+            " serve without a token"
+        )
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        eprint(f"warning: the token is short ({len(token)} characters): use at least"
+               f" {MIN_TOKEN_LENGTH}, e.g. `openssl rand -hex 16`")  # fmt: skip
     try:
         lock_home(home).close()
     except HomeInUse as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot use home {home}: {error.strerror}") from None
-    settings = Settings(home, token or None, keep_reports, max_upload_mb)
+    settings = Settings(
+        home,
+        token,
+        keep_reports,
+        max_upload_mb,
+        max_rows=max_rows,
+        body_timeout=body_timeout,
+        page_threads=page_threads,
+    )
+    limits = server.Limits(header_timeout, keep_alive_timeout, max_header_kb, max_connections)
     eprint(f"serving on http://{host}:{port} (home {home.resolve()}); starting the report worker")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    server.run(create_app(settings), host, port, limits, forwarded_allow_ips)
 
 
 _START_FORMATS = [

@@ -13,13 +13,15 @@ from storemon.project import eprint
 from storemon.service.core import Service, Settings, bearer
 from storemon.service.edges import Edges, add_exception_handlers, body_types_of
 from storemon.service.routers import api_docs, ingest, login, metrics, pages, reports
+from storemon.service.routers.login import LoginGuard
 from storemon.service.schemas import Health, Refusal
 
 health = APIRouter(tags=["health"])
 
 
+# async: answered on the event loop, never queued behind requests waiting for a worker thread.
 @health.get("/health", response_model=Health)
-def get_health() -> Health:
+async def get_health() -> Health:
     """Liveness; needs no token."""
     return Health()
 
@@ -65,12 +67,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(
         ingest.router,
         dependencies=guarded,
-        responses={**unauthorized, **refusals(400, 413, 415, 422)},
+        responses={**unauthorized, **refusals(400, 408, 413, 415, 422)},
     )
     app.include_router(
         reports.router,
         dependencies=guarded,
-        responses={**unauthorized, **refusals(400, 413, 415)},
+        responses={**unauthorized, **refusals(400, 408, 413, 415)},
     )
     app.include_router(pages.router, dependencies=guarded, responses=unauthorized)
     metrics.install(app, guarded, responses=unauthorized)
@@ -78,11 +80,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(login.router)
     api_docs.install(app)
     add_exception_handlers(app)
+    app.state.login_guard = LoginGuard()
     app.add_middleware(
         Edges,
         token=settings.token,
         max_bytes=settings.max_upload_bytes,
         max_mb=settings.max_upload_mb,
         body_types=body_types_of(app.openapi),
+        body_timeout=settings.body_timeout,
     )
     return app

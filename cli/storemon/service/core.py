@@ -7,6 +7,7 @@ import asyncio
 import fcntl
 import re
 import uuid
+from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from fastapi.security import HTTPBearer
 from storemon.service.batcher import PollBatcher
 from storemon.service.inbox import Inbox, InvalidRows
 from storemon.service.schemas import StoreRegistration, UploadedFile
-from storemon.service.validation import file_to_table
+from storemon.service.validation import columns_of, file_to_table
 from storemon.service.worker import ReportJob, ReportWorker
 
 REPORT_ID = re.compile(r"[0-9a-f]{32}")
@@ -30,6 +31,12 @@ class Settings:
     token: str | None = None
     keep_reports: int = 50
     max_upload_mb: int = 512
+    # Rows in one request (a batch, a CSV body, each uploaded file); more answer 413.
+    max_rows: int = 1_000_000
+    # Seconds without a byte of a body that is still arriving; then 408.
+    body_timeout: float | None = 30
+    # Report and store pages rendered at once (off the event loop); more wait their turn.
+    page_threads: int = 2
 
     @property
     def max_upload_bytes(self) -> int:
@@ -92,13 +99,38 @@ class Service:
         try:
             source.write_bytes(body)
             with closing(self.inbox.cursor()) as cursor:
-                file_to_table(cursor, "store_status", source, "request_csv", "the CSV body")
+                file_to_table(cursor, "store_status", source, "request_csv", "the CSV body",
+                              self.settings.max_rows)  # fmt: skip
                 staged = self.inbox.stage(cursor, "store_status", "request_csv")
                 if staged.rejected:
                     raise InvalidRows(staged.first_rejected)
                 return self.inbox.add_polls(cursor, staged)
         finally:
             source.unlink(missing_ok=True)
+
+    def store_poll_chunks(self, chunks: Iterable[list[dict]]) -> int:
+        """A large JSON batch, validated chunk by chunk as it is parsed (`chunks`), each chunk
+        appended to a temporary table, so that memory holds one chunk of Python objects at a
+        time; then staged and stored all or nothing, like a CSV batch."""
+        raw = "request_json"
+        names = columns_of("store_status")
+        columns = ", ".join(f'"{name}" varchar' for name in names)
+        selects = ", ".join(f"unnest(${i + 1}::varchar[])" for i in range(len(names)))
+        numbers = f"unnest(${len(names) + 1}::bigint[])"
+        with closing(self.inbox.cursor()) as cursor:
+            cursor.execute(
+                f"create or replace temp table {raw} ({columns}, file_row_number bigint)"
+            )
+            first = 0
+            for chunk in chunks:
+                values = [[row.get(name) for row in chunk] for name in names]
+                values.append(list(range(first, first + len(chunk))))
+                cursor.execute(f"insert into {raw} select {selects}, {numbers}", values)
+                first += len(chunk)
+            staged = self.inbox.stage(cursor, "store_status", raw)
+            if staged.rejected:
+                raise InvalidRows(staged.first_rejected)
+            return self.inbox.add_polls(cursor, staged)
 
     def register_store(self, registration: StoreRegistration) -> int:
         store = {"store_id": registration.store_id}
@@ -126,7 +158,8 @@ class Service:
         with closing(self.inbox.cursor()) as cursor:
             staged = {}
             for name, source in sources.items():
-                file_to_table(cursor, name, source, f"upload_{name}", labels[name])
+                file_to_table(cursor, name, source, f"upload_{name}", labels[name],
+                              self.settings.max_rows)  # fmt: skip
                 staged[name] = self.inbox.stage(cursor, name, f"upload_{name}")
             self.inbox.store_files(cursor, staged)
         return {

@@ -6,11 +6,13 @@ Then the exception handlers that turn every other refusal into a JSON 4xx."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import html
 import json
 import secrets
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -19,21 +21,31 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.requests import cookie_parser
+from starlette.requests import ClientDisconnect, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storemon.project import eprint
 from storemon.service.inbox import InvalidRows
-from storemon.service.validation import InputShapeError
+from storemon.service.validation import InputShapeError, TooManyRows
 
-OPEN_PATHS = {"/health", "/login"}
+OPEN_PATHS = {"/health", "/login", "/logout"}
 # What the login cookie opens: GET pages that a browser shows (docs/service.md, Signing in).
 # The API of the seeds (/get_report, every POST) still needs the Bearer header.
 COOKIE_PATHS = {"/reports", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 # Report and store pages, CSVs; the API docs' scripts and styles (routers/api_docs.py).
 COOKIE_PREFIXES = ("/reports/", "/docs/assets/")
 COOKIE_NAME = "storemon_login"
+COOKIE_MAX_AGE = 7 * 24 * 3600  # seconds a sign-in lasts (docs/service.md, Signing in)
 INPUT_ECHO = 200  # characters of a refused value echoed back
+BODY_MIN_RATE = 1024  # bytes a second a body must average, after its first body_timeout
+# Headers of every answer; the policy only on the service's own pages (/docs and /redoc load
+# Swagger UI and ReDoc with inline scripts from a CDN).
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
+PAGE_POLICY = (
+    b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self';"
+    b" frame-ancestors 'none'; base-uri 'none'"
+)
+DOCS_PAGES = {"/docs", "/redoc", "/docs/oauth2-redirect"}
 
 
 class BodyTooLarge(HTTPException):
@@ -41,9 +53,38 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, detail=f"body over the limit of {limit_mb} MB")
 
 
-def login_cookie(token: str) -> str:
-    """The cookie's value: derived from the token, so that it is no Bearer token itself."""
-    return hmac.new(token.encode(), b"storemon login cookie", hashlib.sha256).hexdigest()
+class BodyTimeout(HTTPException):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408,
+            detail=f"body too slow: a pause over {seconds:g} s, or under"
+            f" {BODY_MIN_RATE} bytes a second after the first {seconds:g} s",
+        )
+
+
+def login_cookie(token: str, issued: int | None = None) -> str:
+    """The cookie's value: its time of issue and an HMAC of it keyed by the token, so that it is
+    no Bearer token itself and the server, not only the browser, ends it after COOKIE_MAX_AGE."""
+    issued = int(time.time()) if issued is None else issued
+    mac = hmac.new(token.encode(), f"storemon login {issued}".encode(), hashlib.sha256)
+    return f"{issued}.{mac.hexdigest()}"
+
+
+def cookie_is_valid(token: str, value: str, now: float | None = None) -> bool:
+    issued, _, _ = value.partition(".")
+    if not issued.isdigit() or len(issued) > 12:
+        return False
+    age = (time.time() if now is None else now) - int(issued)
+    if not -60 <= age <= COOKIE_MAX_AGE:
+        return False
+    return secrets.compare_digest(value.encode(), login_cookie(token, int(issued)).encode())
+
+
+def token_bytes(header_value: str) -> bytes:
+    """A header's bytes as received (ASGI servers hand them over; the dict of `Edges` holds them
+    decoded as latin-1). A token is compared as its UTF-8 bytes, so a non-ASCII token works in
+    the header, sent as UTF-8 (curl does), as it does in the sign-in form."""
+    return header_value.encode("latin-1")
 
 
 def sign_in_form(next_page: str) -> str:
@@ -79,28 +120,47 @@ class Edges:
         max_bytes: int,
         max_mb: int,
         body_types: Callable[[], dict[str, set[str]]],
+        body_timeout: float | None = None,
     ) -> None:
         self.app = app
         self.token = token
         self.max_bytes = max_bytes
         self.max_mb = max_mb
         self.body_types = body_types
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        head = scope["method"] == "HEAD"
+        if head:  # answered as GET is, without the body (monitors ask with HEAD)
+            scope = {**scope, "method": "GET"}
+        send = _secured(send, scope["path"], head)
         refusal = self._refusal(scope, headers)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         received = 0
+        body_done = False
+        body_started = time.monotonic()
 
         async def counted() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done or self.body_timeout is None:
+                message = await receive()
+            else:
+                # Each wait at most body_timeout, and the whole body no slower than
+                # BODY_MIN_RATE once past the first body_timeout (a byte a second is cut off).
+                deadline = body_started + self.body_timeout + received / BODY_MIN_RATE
+                wait = min(self.body_timeout, deadline - time.monotonic())
+                try:
+                    message = await asyncio.wait_for(receive(), max(wait, 0.001))
+                except TimeoutError:
+                    raise BodyTimeout(self.body_timeout) from None
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_mb)
@@ -115,6 +175,8 @@ class Edges:
 
         try:
             await self.app(scope, counted, watched)
+        except ClientDisconnect:
+            return  # the client left: nobody to answer, nothing stored
         except Exception:
             request_id = uuid.uuid4().hex
             eprint(f"request {request_id} ({scope['method']} {scope['path']}) failed:")
@@ -150,7 +212,7 @@ class Edges:
         assert self.token is not None
         scheme, _, given = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and secrets.compare_digest(
-            given.encode(), self.token.encode()
+            token_bytes(given), self.token.encode()
         ):
             return True
         if method not in ("GET", "HEAD") or not (
@@ -158,9 +220,30 @@ class Edges:
         ):
             return False
         cookies = cookie_parser(headers.get("cookie", ""))
-        return secrets.compare_digest(
-            cookies.get(COOKIE_NAME, "").encode(), login_cookie(self.token).encode()
-        )
+        return cookie_is_valid(self.token, cookies.get(COOKIE_NAME, ""))
+
+
+def _secured(send: Send, path: str, head: bool) -> Send:
+    """`send` that adds the security headers to the answer (the page policy to HTML ones) and,
+    for a HEAD request, drops the body (its length stays that of the GET answer)."""
+
+    async def secured(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            names = {name.lower() for name, _ in headers}
+            headers += [(name, value) for name, value in SECURITY_HEADERS if name not in names]
+            html_answer = any(
+                name.lower() == b"content-type" and value.startswith(b"text/html")
+                for name, value in headers
+            )
+            if html_answer and path not in DOCS_PAGES:
+                headers.append((b"content-security-policy", PAGE_POLICY))
+            message = {**message, "headers": headers}
+        elif message["type"] == "http.response.body" and head:
+            message = {**message, "body": b""}
+        await send(message)
+
+    return secured
 
 
 def body_types_of(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, set[str]]]:
@@ -224,6 +307,10 @@ def add_exception_handlers(app) -> None:
     @app.exception_handler(InvalidRows)
     async def invalid_rows(request: Request, error: InvalidRows) -> JSONResponse:
         return JSONResponse({"detail": error.problems}, 422)
+
+    @app.exception_handler(TooManyRows)
+    async def too_many_rows(request: Request, error: TooManyRows) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, 413)
 
     @app.exception_handler(InputShapeError)
     async def unreadable_body(request: Request, error: InputShapeError) -> JSONResponse:

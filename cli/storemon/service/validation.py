@@ -44,6 +44,13 @@ class InputShapeError(Exception):
     """A file or body that is not a table of the input's columns (the message names which)."""
 
 
+class TooManyRows(Exception):
+    """More rows in one request than `--max-rows` (413; nothing stored)."""
+
+    def __init__(self, limit: int, label: str = "the request") -> None:
+        super().__init__(f"{label} has more than {limit} rows, the limit (--max-rows)")
+
+
 def columns_of(input_name: str) -> list[str]:
     return [names[0] for names in input_columns(input_name)]
 
@@ -108,11 +115,17 @@ def _other_delimiter_note(header: list[str]) -> str:
 
 
 def file_to_table(
-    connection: duckdb.DuckDBPyConnection, input_name: str, source: Path, table: str, label: str
+    connection: duckdb.DuckDBPyConnection,
+    input_name: str,
+    source: Path,
+    table: str,
+    label: str,
+    max_rows: int | None = None,
 ) -> None:
     """A CSV or Parquet file of one input (docs/inputs.md: any column order, trimmed header names, a
     byte-order mark ignored, `dayOfWeek` for `day`) as a temporary table of the input's
-    columns, numbered in file order. `label` names the file in errors."""
+    columns, numbered in file order. `label` names the file in errors. Past `max_rows` rows
+    TooManyRows, having read at most one more (a small file may hold millions: Parquet)."""
     with source.open("rb") as handle:
         is_parquet = handle.read(4) == b"PAR1"
     if is_parquet:
@@ -148,12 +161,24 @@ def file_to_table(
         )
         number = "ordinality - 1"
     try:
+        if is_parquet and max_rows is not None:  # the row count is in the file's footer
+            rows = connection.execute(
+                f"select sum(num_rows) from parquet_file_metadata('{_quoted(source)}')"
+            ).fetchone()[0]
+            if rows is not None and rows > max_rows:
+                raise TooManyRows(max_rows, label)
+        limit = "" if max_rows is None else f" limit {int(max_rows) + 1}"
         connection.execute(
             f"create or replace temp table {table} as"
-            f" select {selects}, {number} as file_row_number from {scan}"
+            f" select {selects}, {number} as file_row_number from {scan}{limit}"
         )
     except duckdb.Error as error:
         raise InputShapeError(f"cannot read {label}: {str(error).splitlines()[0]}") from None
+    if max_rows is not None:
+        (rows,) = connection.execute(f"select count(*) from {table}").fetchone()
+        if rows > max_rows:
+            connection.execute(f"drop table {table}")
+            raise TooManyRows(max_rows, label)
 
 
 def _csv_header(source: Path, label: str) -> list[str]:

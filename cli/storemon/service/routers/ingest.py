@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +16,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from storemon.service.core import Service, get_service
 from storemon.service.schemas import Poll, Refusal, Stored, StoreRegistration, UploadedFile
+from storemon.service.validation import TooManyRows
 
 router = APIRouter(tags=["ingest"])
-INVALID = {422: {"model": Refusal, "description": "an invalid value or shape; nothing stored"}}
+INVALID = {
+    413: {"model": Refusal, "description": "body over --max-upload-mb or rows over --max-rows"},
+    422: {"model": Refusal, "description": "an invalid value or shape; nothing stored"},
+}
 POLLS_BODY = {
     "required": True,
     "content": {
@@ -26,6 +33,12 @@ POLLS_BODY = {
     },
 }  # fmt: skip
 POLL_LIST = TypeAdapter(list[Poll])
+POLL = TypeAdapter(Poll)
+# A JSON batch larger than this is parsed and stored in chunks of CHUNK_ROWS polls.
+SMALL_BATCH_BYTES = 1024 * 1024
+CHUNK_ROWS = 20_000
+_DECODER = json.JSONDecoder()
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
 UPLOAD_INPUTS = ("store_status", "menu_hours", "timezones")
 ServiceDependency = Annotated[Service, Depends(get_service)]
 
@@ -45,12 +58,89 @@ async def post_polls(request: Request, service: ServiceDependency) -> Stored:
     body = await request.body()
     if request.headers.get("content-type", "").split(";")[0].strip().lower() == "text/csv":
         return Stored(stored=await run_in_threadpool(service.store_polls_csv, body))
+    if len(body) > SMALL_BATCH_BYTES:
+        return Stored(stored=await run_in_threadpool(_store_large_batch, service, body))
+    polls = _validated(body)
+    if len(polls) > service.settings.max_rows:
+        raise TooManyRows(service.settings.max_rows)
+    return Stored(stored=await service.store_polls([p.model_dump() for p in polls]))
+
+
+def _validated(body: bytes) -> list[Poll]:
     try:
-        polls = POLL_LIST.validate_json(body)
+        return POLL_LIST.validate_json(body)
     except ValidationError as error:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
         raise RequestValidationError(errors) from None
-    return Stored(stored=await service.store_polls([p.model_dump() for p in polls]))
+
+
+def _store_large_batch(service: Service, body: bytes) -> int:
+    """A JSON batch parsed one poll at a time and stored in chunks: pydantic validating the
+    whole array at once held about twenty times the body in memory. Each poll is validated
+    by the same model, from its own JSON text, so the answer is the same; a body that is not
+    a JSON array of objects is left to the whole-array path, which says what is wrong."""
+    max_rows = service.settings.max_rows
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        _validated(body)  # raises the same 422 as a small body
+        raise
+
+    def chunks() -> Iterator[list[dict]]:
+        chunk: list[dict] = []
+        problems: list[dict] = []
+        for index, (start, end) in enumerate(_array_items(text)):
+            if index == max_rows:
+                raise TooManyRows(max_rows)
+            try:
+                chunk.append(POLL.validate_json(text[start:end]).model_dump())
+            except ValidationError as error:
+                problems += [{**e, "loc": ("body", index, *e["loc"])} for e in error.errors()]
+            if len(chunk) + len(problems) == CHUNK_ROWS:
+                if problems:
+                    raise RequestValidationError(problems)
+                yield chunk
+                chunk = []
+        if problems:
+            raise RequestValidationError(problems)
+        yield chunk
+
+    try:
+        return service.store_poll_chunks(chunks())
+    except NotAnArray:
+        _validated(body)  # raises the same 422 as a small body
+        raise
+
+
+class NotAnArray(ValueError):
+    """A body that is not a JSON array of objects."""
+
+
+def _array_items(text: str) -> Iterator[tuple[int, int]]:
+    """The (start, end) of each item of the JSON array `text`, as they are found; NotAnArray
+    when it is no array of objects."""
+    position = _WHITESPACE.match(text, 0).end()
+    if not text.startswith("[", position):
+        raise NotAnArray("not an array")
+    position = _WHITESPACE.match(text, position + 1).end()
+    closed = text.startswith("]", position)
+    while not closed:
+        if not text.startswith("{", position):
+            raise NotAnArray("not an object")
+        try:
+            _, end = _DECODER.raw_decode(text, position)
+        except ValueError:
+            raise NotAnArray("invalid JSON") from None
+        yield position, end
+        position = _WHITESPACE.match(text, end).end()
+        if text.startswith(",", position):
+            position = _WHITESPACE.match(text, position + 1).end()
+        elif text.startswith("]", position):
+            closed = True
+        else:
+            raise NotAnArray("no comma")
+    if _WHITESPACE.match(text, position + 1).end() != len(text):
+        raise NotAnArray("text after the array")
 
 
 @router.post("/register_store", response_model=Stored, responses=INVALID)
