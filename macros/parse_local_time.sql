@@ -8,7 +8,7 @@
     list_transform(
         [list_transform(
             [regexp_extract(
-                trim({{ text_expression }}),
+                {{ trim_blanks(text_expression) }},
                 '^(\d{1,2}):([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,6}))?)?$',
                 ['hours', 'minutes', 'seconds', 'fraction']
             )],
@@ -31,7 +31,7 @@
     {%- set pattern = "'^([0-9]{1,2}):([0-5][0-9])(?::([0-5][0-9])(?:[.]([0-9]{1,6}))?)?$'" -%}
     {%- set parts = {} -%}
     {%- for name in ['hours', 'minutes', 'seconds', 'fraction'] -%}
-        {%- do parts.update({name: 'regexp_extract(trim(' ~ text_expression ~ '), '
+        {%- do parts.update({name: 'regexp_extract(' ~ trim_blanks(text_expression) ~ ', '
             ~ pattern ~ ', ' ~ loop.index ~ ')'}) -%}
     {%- endfor -%}
     {#- try_cast: with spark.sql.ansi.enabled a cast of '' is an error, whatever guards it. -#}

@@ -8,12 +8,20 @@
         CASE (unlike coalesce) evaluates just the branch taken. A lambda over a one-element
         list names the regex match once instead of running the regex per field. -#}
     case
+        {#- strptime lets a blank in its format match a run of blanks and a field then be one
+            digit short ('2024-11-04  4:05', '…00.5  UTC', a leading blank): the digits on
+            either side of each blank are checked so that this path accepts exactly what the
+            general one does (one space before UTC). #}
         when {{ text_expression }} like '____-__-__ __:__:__.% UTC'
             and length({{ text_expression }}) <= 30
+            and {{ text_expression }}[1] between '0' and '9'
+            and {{ text_expression }}[10] between '0' and '9'
+            and {{ text_expression }}[12] between '0' and '9'
+            and {{ text_expression }}[-5] between '0' and '9'
             then try_strptime({{ text_expression }}, '%Y-%m-%d %H:%M:%S.%f UTC')
         else list_transform(
             [regexp_extract(
-                upper(trim({{ text_expression }})),
+                upper({{ trim_blanks(text_expression) }}),
                 '^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))? ?(?:UTC|Z|([+-])([01]\d|2[0-3])(?::?([0-5]\d))?)?$',
                 ['day', 'time', 'fraction', 'sign', 'offset_hours', 'offset_minutes']
             )],
@@ -36,7 +44,7 @@
     {%- set pattern = "'^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:[.]([0-9]{1,9}))? ?(?:UTC|Z|([+-])([01][0-9]|2[0-3])(?::?([0-5][0-9]))?)?$'" -%}
     {%- set parts = {} -%}
     {%- for name in ['day', 'time', 'fraction', 'sign', 'offset_hours', 'offset_minutes'] -%}
-        {%- do parts.update({name: 'regexp_extract(upper(trim(' ~ text_expression ~ ')), '
+        {%- do parts.update({name: 'regexp_extract(upper(' ~ trim_blanks(text_expression) ~ '), '
             ~ pattern ~ ', ' ~ loop.index ~ ')'}) -%}
     {%- endfor -%}
     {#- try_ forms: with spark.sql.ansi.enabled a failed cast or parse (an empty group of a

@@ -67,7 +67,9 @@
 {%- endmacro %}
 
 {#- The trimmed column names of a CSV header line or a Parquet schema; stops the run with a
-    message naming the file when it is missing or has no header. -#}
+    message naming the file when it is missing or has no header. The first line is read whole
+    by splitting on a control character no header holds; strict_mode off, so that a data row
+    holding that character (a rejected store_id, say) cannot fail the read. -#}
 {% macro input_header(path, quoted_path, is_parquet) -%}
     {%- set found = run_query("select count(*) from glob(" ~ quoted_path ~ ")").columns[0].values()[0] -%}
     {%- if found == 0 -%}
@@ -81,7 +83,7 @@
     {%- set lines = run_query(
         "select line from read_csv(" ~ quoted_path ~ ", columns = {'line': 'VARCHAR'},"
         ~ " header = false, auto_detect = false, delim = '\x1f', quote = '', escape = '',"
-        ~ " parallel = false) limit 1"
+        ~ " strict_mode = false, parallel = false) limit 1"
     ).columns[0].values() -%}
     {%- if lines | length == 0 or not lines[0] -%}
         {{ exceptions.raise_compiler_error("input file " ~ path ~ " is empty: it needs a header row") }}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +20,24 @@ except ImportError:  # pragma: no cover - hypothesis is a test dependency
 else:
     # `pytest --hypothesis-profile=long` (tests/test_differential.py): many more examples.
     settings.register_profile("long", max_examples=200, deadline=None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_plan_cache(tmp_path_factory) -> Iterator[None]:
+    """The export's plans (docs/cli.md, The cache folder) go to a folder of the test session,
+    never to the user's cache; this one serves fixtures wider than a test."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STOREMON_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def plan_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Each test its own cache folder, so that a test's first export runs dbt and records the
+    plans it then uses, whatever ran before it. Its path, for tests that look inside."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("STOREMON_CACHE_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -69,9 +69,36 @@ class InputError(ValueError):
 
 _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"( UTC|Z|[+-]\d{2}(?::?\d{2})?)?",
-    re.ASCII,
+    r" ?(UTC|Z|[+-]\d{2}(?::?\d{2})?)?",
+    re.ASCII | re.IGNORECASE,
 )
+# The blanks trimmed around every value: the Unicode space separators (category Zs), written
+# out rather than taken from str.strip(), which also strips tabs, line breaks and U+001C-U+001F,
+# U+0085. Anything else at the ends is part of the value.
+BLANKS = " \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
+STORE_ID_MAX_LENGTH = 255
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def trim(text: str) -> str:
+    return text.strip(BLANKS)
+
+
+def store_id_problem(store: str) -> str | None:
+    """Why a trimmed store_id cannot be used: "empty", "invalid" (over 255 characters, a
+    control character U+0000-U+001F or U+007F-U+009F, or a first character that starts a
+    spreadsheet formula), or None. Characters are code points; nothing is normalised."""
+    if not store:
+        return "empty"
+    if (
+        len(store) > STORE_ID_MAX_LENGTH
+        or store.startswith(FORMULA_STARTS)
+        or any(ord(c) <= 0x1F or 0x7F <= ord(c) <= 0x9F for c in store)
+    ):
+        return "invalid"
+    return None
+
+
 _LOCAL_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?", re.ASCII)
 _DAY_NUMBER = re.compile(r"\d+", re.ASCII)
 
@@ -84,12 +111,13 @@ def _microseconds(fraction: str | None) -> int:
 def parse_timestamp(text: str) -> datetime | None:
     """A `timestamp_utc` value as a naive UTC datetime, or None when it is not one.
 
-    Accepted (after trimming blanks): `YYYY-MM-DD HH:MM:SS[.f]`, optionally followed by ` UTC`,
-    `Z` or a numeric offset `±HH`, `±HHMM`, `±HH:MM`; the date and the time may also be joined
-    by `T` (ISO 8601). Seconds are required; the fraction has 1 to 9 digits and is truncated to
-    microseconds. No suffix means UTC.
+    Accepted (after trimming blanks): `YYYY-MM-DD HH:MM:SS[.f]`, optionally followed by `UTC`,
+    `Z` or a numeric offset `±HH`, `±HHMM`, `±HH:MM`, with at most one space before it; the
+    date and the time may also be joined by `T` (ISO 8601); letters in any case. Seconds are
+    required; the fraction has 1 to 9 digits and is truncated to microseconds. No suffix means
+    UTC.
     """
-    match = _TIMESTAMP.fullmatch(text.strip())
+    match = _TIMESTAMP.fullmatch(trim(text))
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, suffix = match.groups()
@@ -98,7 +126,7 @@ def parse_timestamp(text: str) -> datetime | None:
         moment = datetime(*fields, _microseconds(fraction))
     except ValueError:  # 2023-02-30, 24:00:00, 12:60:00, 12:00:60 ...
         return None
-    if suffix is None or suffix in (" UTC", "Z"):
+    if suffix is None or suffix.upper() in ("UTC", "Z"):
         return moment
     digits = suffix[1:].replace(":", "")
     offset_hours, offset_minutes = int(digits[:2]), int(digits[2:] or "0")
@@ -118,7 +146,7 @@ def parse_local_time(text: str) -> timedelta | None:
     hours 0-23, minutes and seconds 0-59, a 1-9 digit fraction truncated to microseconds; and
     `24:00`, `24:00:00` (with an all-zero fraction, if any), which is the end of the day.
     """
-    match = _LOCAL_TIME.fullmatch(text.strip())
+    match = _LOCAL_TIME.fullmatch(trim(text))
     if match is None:
         return None
     hours, minutes, seconds = (int(part or "0") for part in match.groups()[:3])
@@ -132,7 +160,7 @@ def parse_local_time(text: str) -> timedelta | None:
 
 def canonical_zone(text: str) -> str | None:
     """The IANA zone name spelled as in the tz database, matched case-insensitively."""
-    return _ZONES.get(text.strip().lower())
+    return _ZONES.get(trim(text).lower())
 
 
 def local_to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -203,10 +231,10 @@ def load_inputs(status_csv: Path, hours_csv: Path, timezones_csv: Path) -> Input
 
     columns = {"store_id": ("store_id",), "status": ("status",), "ts": ("timestamp_utc",)}
     for number, row in _read_rows(Path(status_csv), columns):
-        store, status = row["store_id"].strip(), row["status"].strip().lower()
+        store, status = trim(row["store_id"]), trim(row["status"]).lower()
         moment = parse_timestamp(row["ts"])
-        if not store:
-            reject("status", number, "empty store_id")
+        if store_id_problem(store):
+            reject("status", number, f"{store_id_problem(store)} store_id")
         elif status not in ("active", "inactive"):
             reject("status", number, "unknown status")
         elif moment is None:
@@ -223,10 +251,10 @@ def load_inputs(status_csv: Path, hours_csv: Path, timezones_csv: Path) -> Input
         "end": ("end_time_local",),
     }
     for number, row in _read_rows(Path(hours_csv), columns):
-        store, day = row["store_id"].strip(), row["day"].strip()
+        store, day = trim(row["store_id"]), trim(row["day"])
         start, end = parse_local_time(row["start"]), parse_local_time(row["end"])
-        if not store:
-            reject("hours", number, "empty store_id")
+        if store_id_problem(store):
+            reject("hours", number, f"{store_id_problem(store)} store_id")
         elif not _DAY_NUMBER.fullmatch(day) or int(day) > 6:
             reject("hours", number, "day outside 0-6")
         elif start is None:
@@ -240,9 +268,9 @@ def load_inputs(status_csv: Path, hours_csv: Path, timezones_csv: Path) -> Input
     valid_rows: dict[str, list[tuple[int, str]]] = {}
     columns = {"store_id": ("store_id",), "zone": ("timezone_str",)}
     for number, row in _read_rows(Path(timezones_csv), columns):
-        store, zone = row["store_id"].strip(), canonical_zone(row["zone"])
-        if not store:
-            reject("timezones", number, "empty store_id")
+        store, zone = trim(row["store_id"]), canonical_zone(row["zone"])
+        if store_id_problem(store):
+            reject("timezones", number, f"{store_id_problem(store)} store_id")
         elif zone is None:
             reject("timezones", number, "invalid zone name")
         else:
@@ -414,3 +442,96 @@ def compute_report(
     valid poll timestamp."""
     details = compute_details(status_csv, hours_csv, timezones_csv, as_of, interpolation)
     return {store: result.measures for store, result in details.items()}
+
+
+# ---------------------------------------------------------------- status now (docs/status.md)
+
+STATUS_COLUMNS = (
+    "store_id",
+    "state",
+    "is_open",
+    "last_poll_at",
+    "last_status",
+    "state_since",
+    "closes_at",
+    "opens_at",
+)
+# An open stretch that runs on past this long after T has no closing time (open 24/7).
+CLOSES_WITHIN = timedelta(days=9)
+# Local dates of business hours looked at, around T's: far more than CLOSES_WITHIN needs.
+_STATUS_DAYS_BEFORE, _STATUS_DAYS_AFTER = 3, 24
+
+
+def stretch_end(intervals: list[tuple[datetime, datetime]], t: datetime) -> datetime:
+    """Walk forward from t through the intervals that hold it: the first instant at or after t
+    that no interval holds (t itself when none does)."""
+    end = t
+    while True:
+        holding = [b for a, b in intervals if a <= end < b]
+        if not holding:
+            return end
+        end = max(holding)
+
+
+def compute_status(
+    status_csv: Path,
+    hours_csv: Path,
+    timezones_csv: Path,
+    as_of: datetime | None = None,
+    status_time: datetime | None = None,
+    silent_after: timedelta = timedelta(minutes=120),
+) -> dict[str, tuple]:
+    """store_id -> the store_status_now row without store_id: (state, is_open, last_poll_at,
+    last_status, state_since, closes_at, opens_at), instants as naive UTC datetimes. T is
+    `status_time`, else the report time (`as_of`, else the latest valid poll); with no T every
+    value is None."""
+    inputs = load_inputs(status_csv, hours_csv, timezones_csv)
+    all_polls = [moment for by_time in inputs.polls.values() for moment in by_time]
+    t = status_time or as_of or max(all_polls, default=None)
+    rows = {}
+    for store in sorted(inputs.stores):
+        if t is None:
+            rows[store] = (None,) * 7
+            continue
+        polls = sorted(
+            (moment, is_active)
+            for moment, is_active in inputs.polls.get(store, {}).items()
+            if moment <= t
+        )
+        if store in inputs.hours:
+            zone = ZoneInfo(inputs.zones.get(store, DEFAULT_TIMEZONE))
+            local_date = t.replace(tzinfo=UTC).astimezone(zone).date()
+            intervals = [
+                (a, b)
+                for a, b in business_intervals(
+                    inputs.hours[store],
+                    zone,
+                    local_date - _STATUS_DAYS_BEFORE * _DAY,
+                    local_date + _STATUS_DAYS_AFTER * _DAY,
+                )
+                if b > a
+            ]
+            is_open = any(a <= t < b for a, b in intervals)
+            end = stretch_end(intervals, t)
+            closes_at = end if is_open and end - t <= CLOSES_WITHIN else None
+            opens_at = None if is_open else min((a for a, _ in intervals if a > t), default=None)
+        else:  # open 24/7
+            is_open, closes_at, opens_at = True, None, None
+        last_poll_at = polls[-1][0] if polls else None
+        last_is_active = polls[-1][1] if polls else None
+        last_status = None if not polls else "active" if last_is_active else "inactive"
+        if not is_open:
+            state, since = "closed", None
+        elif last_poll_at is None:
+            state, since = "silent", None
+        elif t - last_poll_at > silent_after:
+            state, since = "silent", last_poll_at + silent_after
+        else:
+            state = "up" if last_is_active else "down"
+            # the earliest poll of the trailing run: walk back over polls with the same status
+            index = len(polls) - 1
+            while index > 0 and polls[index - 1][1] == last_is_active:
+                index -= 1
+            since = polls[index][0]
+        rows[store] = (state, is_open, last_poll_at, last_status, since, closes_at, opens_at)
+    return rows

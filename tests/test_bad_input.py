@@ -453,9 +453,13 @@ def test_one_megabyte_fields(tmp_path, db):
         ),
     )
     assert_succeeded(run)
-    assert run.report == {big_id: ALL_ACTIVE, "s": GOOD_ROW}
-    assert set(run.table()) == {big_id, "s"}
+    # A megabyte is read whole; as an id it is over the 255 characters a store_id may have.
+    assert run.report == {"s": GOOD_ROW}
+    assert set(run.table()) == {"s"}
     assert run.rejected() == [
+        ("store_status", str(run.files["status"]), 1,
+         {"store_id": big_id, "status": "active", "timestamp_utc": "2024-01-10 00:00:00 UTC"},
+         "invalid store_id"),
         ("store_status", str(run.files["status"]), 2,
          {"store_id": "s", "status": big_status, "timestamp_utc": "2024-01-10 00:00:00 UTC"},
          "unknown status"),
@@ -522,12 +526,37 @@ TIMESTAMP_CASES = {
     "epoch": ("1704886200", UNPARSEABLE_TS),
     "day-first": ("10/01/2024 11:30:00", UNPARSEABLE_TS),
     "dot-no-digits": ("2024-01-10 11:30:00. UTC", UNPARSEABLE_TS),
+    # one space before UTC, as in the real data; other runs of blanks are refused, with a
+    # fraction or without (the two once took different paths)
+    "no-space-utc": ("2024-01-10 11:30:00.5UTC", uptime_after(0.5)),
+    "two-spaces-utc": ("2024-01-10 11:30:00.5  UTC", UNPARSEABLE_TS),
+    "two-spaces-utc-no-fraction": ("2024-01-10 11:30:00  UTC", UNPARSEABLE_TS),
+    "tab-utc": ("2024-01-10 11:30:00.5\tUTC", UNPARSEABLE_TS),
+    "two-spaces-one-digit-hour": ("2024-01-10  1:30:00.5 UTC", UNPARSEABLE_TS),
+    "unicode-blanks": ("\u00a02024-01-10 11:30:00.5 UTC\u3000", uptime_after(0.5)),
+    "tab-before": ("\t2024-01-10 11:30:00.5 UTC", UNPARSEABLE_TS),
     # offsets are real ones: hours 00-23, minutes 00-59
     "offset-99:99": ("2024-01-10T11:30:00+99:99", UNPARSEABLE_TS),
     "offset-24:00": ("2024-01-10 11:30:00+24:00", UNPARSEABLE_TS),
     "offset-minutes-60": ("2024-01-10T11:30:00-00:60", UNPARSEABLE_TS),
     "offset-23:59": ("2024-01-11T11:29:00+23:59", 45.0),
 }
+# Valid ids at the edges of the rule (accepted with blanks around them), and invalid ones.
+VALID_STORE_IDS = ["t-" + "x" * 253, "t-inner=+-@", "t-cafe\u0301", "t-a\u00a0b", "t\u200bzw"]
+INVALID_STORE_IDS = [
+    "t-" + "x" * 254,  # 256 characters
+    "=t-formula",
+    "+t-formula",
+    "-t-formula",
+    "@t-formula",
+    "  -t-after-blanks",
+    "t-control\x01middle",
+    "t-unit\x1fseparator",
+    "t-delete\x7f",
+    "t-next-line\x85",
+    "t-last-c1\x9f",
+    "\tt-tab",
+]
 STATUS_VALUE_CASES = {
     "Active": ("Active", 45.0),
     "INACTIVE": ("INACTIVE", 0.0),
@@ -565,6 +594,11 @@ def status_dataset() -> tuple[list[tuple], dict[str, float]]:
     case("t-café ☕", [("t-café ☕", "active", CASE_AT)], 45.0, [None])
     rows.append((("", "active", CASE_AT), "empty store_id"))
     rows.append((("   ", "active", CASE_AT), "empty store_id"))
+    rows.append((("\u00a0\u3000", "active", CASE_AT), "empty store_id"))
+    # store_id: 1-255 characters after trimming, no control character, not a formula's start
+    for store in VALID_STORE_IDS:
+        case(store, [(f"\u00a0{store} ", "active", CASE_AT)], 45.0, [None])
+    rows.extend(((store, "active", CASE_AT), "invalid store_id") for store in INVALID_STORE_IDS)
     # short and long rows: missing fields are empty, extra fields are ignored (decision)
     case("t-short-row", [("t-short-row", "active")], 0.0, [UNPARSEABLE_TS])
     case("t-long-row", [("t-long-row", "active", CASE_AT, "extra", "more")], 45.0, [None])
@@ -645,12 +679,16 @@ def hours_and_zones_dataset() -> tuple[list, list, list]:
         hours.extend(((store, *row), reason) for row, reason in zip(rows, reasons, strict=True))
         zones.append(((store, "UTC"), None))
     hours.append((("  ", "1", "20:00", "24:00"), "empty store_id"))
+    hours.extend(
+        ((store, "1", "20:00", "24:00"), "invalid store_id") for store in INVALID_STORE_IDS
+    )
     for name, (names, _, reasons) in ZONE_CASES.items():
         store = f"z-{name}"
         polls.append(((store, "active", "2024-01-05 00:00:00 UTC"), None))
         hours.append(((store, "2", "06:00", "18:00"), None))
         zones.extend(((store, zone), reason) for zone, reason in zip(names, reasons, strict=True))
     zones.append((("", "UTC"), "empty store_id"))
+    zones.extend(((store, "UTC"), "invalid store_id") for store in INVALID_STORE_IDS)
     return polls, hours, zones
 
 
@@ -704,7 +742,7 @@ def test_timestamp_and_status_forms(rows_run, name):
 @pytest.mark.parametrize(
     "store",
     ["t-trim", "t-café ☕", "t-short-row", "t-long-row", "t-duplicate", "t-conflict",
-     "t-conflict-forms"],
+     "t-conflict-forms", *VALID_STORE_IDS],
 )  # fmt: skip
 def test_store_ids_short_and_long_rows_duplicates_and_conflicts(rows_run, store):
     uptime = rows_run.status_uptime[store]
@@ -715,6 +753,23 @@ def test_store_ids_short_and_long_rows_duplicates_and_conflicts(rows_run, store)
 def test_blank_store_ids_make_no_store(rows_run):
     assert not [store for store in rows_run.table if not store.strip()]
     assert all(store == store.strip() for store in rows_run.table)
+
+
+def test_invalid_store_ids_make_no_store(rows_run):
+    """Every store in the report keeps the rule; none of the invalid ids (nor a trimmed form
+    of one) is a store, in any of the three files."""
+    for store in rows_run.table:
+        assert 1 <= len(store) <= 255, store
+        assert store[0] not in "=+-@", store
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in store), store
+    assert len("t-" + "x" * 253) == 255 and len(INVALID_STORE_IDS[0]) == 256
+    reasons = {}
+    for kind in KINDS:
+        for fields, reason in rows_run.rows[kind]:
+            reasons.setdefault(fields[0], set()).add(reason)
+    for store in INVALID_STORE_IDS:
+        assert reasons[store] == {"invalid store_id"}, store
+        assert store not in rows_run.table and store.strip() not in rows_run.table
 
 
 @pytest.mark.parametrize("name", HOURS_CASES)

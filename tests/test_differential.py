@@ -127,7 +127,36 @@ def status_text(draw, is_active: bool) -> str:
 
 
 def store_text(draw, store: str) -> str:
-    return draw(st.sampled_from([store, store, store, f" {store}", f"{store}  "]))
+    """A valid store's id as a file may hold it: with blanks around it (Unicode spaces too)."""
+    return draw(
+        st.sampled_from(
+            [store, store, store, f" {store}", f"{store}  ", f"\u00a0{store}", f"{store}\u3000"]
+        )
+    )
+
+
+def bad_store_text(draw, store: str) -> str:
+    """An empty or invalid store_id, often made from a valid one: too long, a formula's first
+    character (after the blanks), a control character (a tab is one, not a blank)."""
+    return draw(
+        st.sampled_from(
+            [
+                "",
+                "  ",
+                "\u3000",
+                f"={store}",
+                f"+{store}",
+                f" -{store}",
+                f"@{store}",
+                f"{store[:2]}\x00{store[2:]}",
+                f"{store}\x85",
+                f"{store[:3]}\t{store[3:]}",
+                f"\t{store}",
+                f"{store}\x7f",
+                (store * 256)[:256],
+            ]
+        )
+    )
 
 
 def local_time_text(draw, minutes: int, end_of_day: bool = False) -> str:
@@ -170,7 +199,7 @@ def add_polls(draw, scenario: Scenario, store: str, anchor: datetime) -> None:
         bad = draw(st.sampled_from(["store", "status", "timestamp"]))
         scenario.status.append(
             (
-                draw(st.sampled_from(["", "  "])) if bad == "store" else store,
+                bad_store_text(draw, store) if bad == "store" else store,
                 draw(st.sampled_from(["unknown", "", "activ"])) if bad == "status" else "active",
                 draw(st.sampled_from(BAD_TIMESTAMPS))
                 if bad == "timestamp"
@@ -202,7 +231,7 @@ def add_business_hours(draw, scenario: Scenario, store: str) -> None:
         end_text = local_time_text(draw, end, end_of_day=kind == "to-end")
         if kind_of_store == "bad-only" or draw(st.integers(0, 9)) == 0:
             bad = draw(st.sampled_from(["store", "day", "start", "end"]))
-            store_field = "" if bad == "store" else store
+            store_field = bad_store_text(draw, store) if bad == "store" else store
             day_text = draw(st.sampled_from(["7", "-1", "x", ""])) if bad == "day" else str(day)
             start_text = draw(st.sampled_from(BAD_TIMES)) if bad == "start" else start_text
             end_text = draw(st.sampled_from(BAD_TIMES)) if bad == "end" else end_text
@@ -236,12 +265,25 @@ def add_timezone_rows(draw, scenario: Scenario, store: str) -> None:
     if draw(st.integers(0, 4)) == 0:
         scenario.zones.append((store, draw(st.sampled_from(BAD_ZONES))))  # after: plays no part
         scenario.rejections["timezones"] += 1
+    if draw(st.integers(0, 4)) == 0:  # a valid zone for an invalid id: plays no part either
+        scenario.zones.append((bad_store_text(draw, store), draw(st.sampled_from(ZONES))))
+        scenario.rejections["timezones"] += 1
 
 
 store_ids = st.one_of(
     st.integers(10**18, 10**19 - 1).map(str),  # like the real data
     st.uuids().map(str),
     st.integers(0, 9999).map(lambda n: f"{n:05d}"),  # text with leading zeros
+    # Any text a valid id may be: 1-255 characters, none a control character, no blank at the
+    # ends (those are trimmed), no formula's first character; not normalised.
+    st.text(
+        st.characters(
+            codec="utf-8", exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp"), max_codepoint=0x2FFFF
+        ),
+        min_size=1,
+        max_size=12,
+    ).filter(lambda text: text[0] not in "=+-@"),
+    st.sampled_from(["s" * 255, "cafe\u0301", "caf\u00e9", "a-=+@", "a\u00a0b", '"q",x']),
 )
 
 

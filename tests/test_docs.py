@@ -116,7 +116,12 @@ class Transcript:
         self.address = address
         self.report_ids: dict[str, str] = {}
         self.environment = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("STOREMON_")},
+            # The test's own cache folder (tests/conftest.py) stays: not the user's.
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith("STOREMON_") or k == "STOREMON_CACHE_DIR"
+            },
             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         }
 

@@ -6,13 +6,14 @@ import csv
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 import click
 import duckdb
 import pytest
+import reference
 from click.testing import CliRunner, Result
 
 from storemon.cli import generate_command as generate
@@ -33,6 +34,7 @@ TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{0,5}[1-9])? UTC$"
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$")
 ID_RE = re.compile(r"^[1-9]\d{18}$")
 START = datetime(2023, 1, 18)
+RICH_START = datetime(2024, 3, 30)  # docs/cli.md: the rich profile's default start
 
 
 def run(*args: str) -> Result:
@@ -71,6 +73,14 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Loop's period for 300 stores: enough polls for shape statistics."""
     out = tmp_path_factory.mktemp("week")
     make(out, stores=300, days="7.75", seed=5)
+    return out
+
+
+@pytest.fixture(scope="module")
+def rich(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The rich profile over its default period, for 80 stores."""
+    out = tmp_path_factory.mktemp("rich")
+    make(out, "--profile", "rich", stores=80, days="7.75", seed=9)
     return out
 
 
@@ -382,3 +392,117 @@ def test_benchmark_measures_the_export_and_its_sql_without_dbt(tmp_path: Path) -
         lines[-1]
         == "| 0.001x csv: the SQL alone writes the export's report | same bytes | same | met |"
     )
+
+
+# ------------------------------------------------------------------------ the rich profile
+
+
+def test_the_loop_profile_is_the_default(tmp_path: Path) -> None:
+    make(tmp_path / "default", seed=4)
+    make(tmp_path / "loop", "--profile", "loop", seed=4)
+    for name in ("store_status.csv", "menu_hours.csv", "timezones.csv"):
+        default = (tmp_path / "default" / name).read_bytes()
+        assert default == (tmp_path / "loop" / name).read_bytes()
+    # Loop's polls come in the first 45 minutes of their hour.
+    _, body = rows(tmp_path / "loop" / "store_status.csv")
+    assert max(parse_ts(r[2]).minute for r in body) < 45
+
+
+def test_the_rich_profile_is_deterministic(tmp_path: Path) -> None:
+    make(tmp_path / "a", "--profile", "rich", seed=7)
+    make(tmp_path / "b", "--profile", "rich", seed=7)
+    make(tmp_path / "c", "--profile", "rich", seed=8)
+    for name in ("store_status.csv", "menu_hours.csv", "timezones.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    status = (tmp_path / "a" / "store_status.csv").read_bytes()
+    assert status != (tmp_path / "c" / "store_status.csv").read_bytes()
+
+
+def test_the_rich_profile_has_harder_hours(rich: Path) -> None:
+    header, hours = rows(rich / "menu_hours.csv")
+    assert header == HOURS_HEADER
+    assert all(TIME_RE.match(r[2]) and TIME_RE.match(r[3]) for r in hours)
+    assert all(r[1] in "0123456" and len(r[1]) == 1 for r in hours)
+    # Overnight rows: the end is the next day's (end < start, not an end-of-day 23:59:xx).
+    assert sum(r[3] < r[2] for r in hours) >= 20
+    # 24-hour days (start = end), at midnight and at other times.
+    all_day = [r for r in hours if r[2] == r[3]]
+    assert len(all_day) >= 20 and any(r[2] != "00:00:00" for r in all_day)
+    by_day: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for store_id, day, start, end in hours:
+        by_day.setdefault((store_id, day), []).append((start, end))
+    split = [sorted(v) for v in by_day.values() if len(v) == 2]
+    # Split shifts: two intervals a day with a break between them.
+    assert any(first[1] < second[0] for first, second in split)
+    overlapping = [sorted(v) for v in by_day.values() if len(v) == 3]
+    assert any(a[1] > b[0] for v in overlapping for a, b in zip(v, v[1:], strict=False))
+    # Openings in the spring-forward gap (02:00-03:00 local on change days).
+    assert any("02:00:00" <= r[2] < "03:00:00" and r[2] != r[3] for r in hours)
+    # Business days that are not whole weeks: some stores close on some days.
+    days_open = {}
+    for store_id, day, _, _ in hours:
+        days_open.setdefault(store_id, set()).add(day)
+    assert any(len(days) < 7 for days in days_open.values())
+
+
+def test_the_rich_profile_has_zones_of_both_hemispheres_and_odd_offsets(rich: Path) -> None:
+    _, status = rows(rich / "store_status.csv")
+    _, tz = rows(rich / "timezones.csv")
+    zones = {zone for _, zone in tz}
+    assert zones <= available_timezones()
+    assert len(zones) >= 15
+    assert {r[0] for r in tz} <= {r[0] for r in status}
+    january, july = datetime(2024, 1, 15, 12, tzinfo=UTC), datetime(2024, 7, 15, 12, tzinfo=UTC)
+
+    def offset_minutes(zone: str, moment: datetime) -> int:
+        offset = moment.astimezone(ZoneInfo(zone)).utcoffset()
+        assert offset is not None
+        return int(offset.total_seconds() // 60)
+
+    # Summer time in January: the southern hemisphere's DST.
+    southern = {z for z in zones if offset_minutes(z, january) > offset_minutes(z, july)}
+    assert len(southern) >= 3
+    # Offsets that are not whole hours (half and quarter hours).
+    odd = {z for z in zones if offset_minutes(z, january) % 60}
+    assert {"Asia/Kolkata", "Australia/Adelaide"} & odd and len(odd) >= 4
+
+
+def test_the_rich_profile_polls_over_the_whole_span(rich: Path) -> None:
+    _, body = rows(rich / "store_status.csv")
+    assert all(TS_RE.match(r[2]) for r in body)
+    times = sorted(parse_ts(r[2]) for r in body)
+    end = RICH_START + timedelta(days=7.75)
+    assert RICH_START <= times[0] < RICH_START + timedelta(minutes=10)
+    assert end - timedelta(minutes=10) < times[-1] < end
+    # Every hour of the period has polls, at every quarter of the hour.
+    hours = {t.replace(minute=0, second=0, microsecond=0) for t in times}
+    assert len(hours) == 7.75 * 24
+    assert {t.minute // 15 for t in times} == {0, 1, 2, 3}
+
+
+@pytest.mark.skipif(_export_command() is None, reason="`storemon export` is not registered yet")
+def test_the_export_of_rich_data_rejects_nothing_and_matches_the_reference(tmp_path: Path) -> None:
+    """The rich profile's files are all valid input, and the export's numbers are the
+    reference's (tests/reference.py) over a week that crosses DST changes."""
+    data = tmp_path / "data"
+    make(data, "--profile", "rich", stores=30, days="7.75", seed=21)
+    db, out = tmp_path / "rich.duckdb", tmp_path / "rich.csv"
+    args = ["export", "--data", str(data), "--db", str(db), "--out", str(out), "--strict"]
+    result = CliRunner().invoke(_export_command(), args)
+    assert result.exit_code == 0, result.output  # --strict: a rejected row would fail it
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM rejected_rows").fetchone() == (0,)
+    expected = reference.compute_report(
+        data / "store_status.csv", data / "menu_hours.csv", data / "timezones.csv"
+    )
+    lines = out.read_text().splitlines()
+    assert lines[0] == REPORT_HEADER
+    got = {line.split(",")[0]: line.split(",")[1:] for line in lines[1:]}
+    assert set(got) == set(expected) and len(got) == 30
+    for store, measures in expected.items():
+        for name, value, want in zip(
+            reference.REPORT_COLUMNS[1:], got[store], measures, strict=True
+        ):
+            assert want is not None
+            # The CSV rounds to 2 decimals.
+            assert abs(float(value) - want) <= 0.0051, (store, name, value, want)

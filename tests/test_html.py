@@ -11,14 +11,18 @@ import os
 import re
 import shutil
 import subprocess
-from datetime import datetime
+import tempfile
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
 from support import query, read_report, run_export
+from test_differential import SLOW, examples, scenarios, timestamp_text, write_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 NULL_STORE = "c0a80101-0000-4000-8000-00000000000c"
@@ -179,6 +183,115 @@ def test_null_store_has_no_status_or_polls_on_its_timeline(exported):
         "last_week",
         "utc_offset_change",
     }  # America/Boise falls back in the week too
+
+
+def test_a_store_whose_last_poll_is_before_the_week_has_known_measures(tmp_path):
+    """A week after the sample's, stores ...001 and ...019 have no poll inside the week but
+    polls before it: their measures are known (the table and the CSV give them), and the page
+    must not call them unknown. Only the store without any poll is unknown."""
+    code, _, stderr = run_export(
+        "--as-of", "2024-11-11T05:00:00Z", "--html", "page.html", cwd=tmp_path
+    )
+    assert code == 0, stderr
+    report = read_report(tmp_path / "report.csv")
+    sections = parse_page(tmp_path / "page.html").sections
+    for store in ("1000000000000000001", "1000000000000000019"):
+        assert report[store][2] != "", store  # uptime_last_week is known
+        assert "measures unknown" not in sections[store], store
+        assert "No poll inside the week" in sections[store], store
+    unknown = {store for store, text in sections.items() if "measures unknown" in text}
+    assert unknown == {store for store, row in report.items() if row == ("",) * 6}
+    assert unknown == {NULL_STORE}
+
+
+@st.composite
+def page_scenarios(draw):
+    """The differential tests' scenarios with a report time, and often a store whose polls all
+    lie before the week (its measures are known, its timeline shows no poll)."""
+    scenario = draw(scenarios(use_as_of=True))
+    if draw(st.booleans()):
+        from reference import parse_timestamp
+
+        week_start = parse_timestamp(scenario.as_of) - timedelta(hours=168)
+        for _ in range(draw(st.integers(1, 3))):
+            before = timedelta(minutes=draw(st.integers(1, 3 * 24 * 60)))
+            status = draw(st.sampled_from(["active", "inactive"]))
+            scenario.status.append(("old-store", status, timestamp_text(draw, week_start - before)))
+    return scenario
+
+
+def _overlap(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> timedelta:
+    return max(timedelta(0), min(a[1], b[1]) - max(a[0], b[0]))
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.removesuffix("Z"))
+
+
+@settings(max_examples=examples(4), deadline=None, suppress_health_check=SLOW)
+@given(page_scenarios())
+def test_every_statement_of_the_page_agrees_with_the_report(scenario):
+    """Over random inputs: a timeline says "measures unknown" exactly where the report's
+    measures are NULL, and in each window the drawn active (inactive) time inside the drawn
+    business hours is the report's uptime (downtime), unrounded."""
+    from storemon.html_report import _timeline_rows, timeline_spec
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        status, hours, zones = write_inputs(scenario, folder)
+        code, _, stderr = run_export(
+            *("--status", str(status), "--hours", str(hours), "--timezones", str(zones)),
+            *("--as-of", scenario.as_of, "--html", "page.html", "--html-stores", "1000"),
+            cwd=folder,
+        )
+        assert code == 0, stderr
+        sections = parse_page(folder / "page.html").sections
+        with duckdb.connect(str(folder / "storemon.duckdb"), read_only=True) as connection:
+            report = {
+                row[0]: row[1:]
+                for row in connection.execute("select * from store_uptime_report").fetchall()
+            }
+            drawn = _timeline_rows(connection, list(report))
+    assert sections.keys() == report.keys()
+    for store, measures in report.items():
+        note(f"store {store!r}: {measures}")
+        unknown = all(value is None for value in measures)
+        assert ("measures unknown" in sections[store]) == unknown, store
+        data = timeline_spec(drawn[store])["datasets"]["timeline"]
+        spans = {}
+        for row in data:
+            spans.setdefault(row["element"], []).append(
+                (_instant(row["from"]), _instant(row["to"]))
+            )
+        if unknown:
+            assert not spans.get("active") and not spans.get("inactive"), store
+            continue
+        for index, (window, unit) in enumerate(
+            [("last_hour", 60), ("last_day", 3600), ("last_week", 3600)]
+        ):
+            (window_span,) = spans[window]
+            for element, expected in (
+                ("active", measures[index]),
+                ("inactive", measures[index + 3]),
+            ):
+                inside = sum(
+                    (
+                        _overlap(_clip(status_span, hours_span), window_span)
+                        for status_span in spans.get(element, [])
+                        for hours_span in spans.get("business_hours", [])
+                    ),
+                    timedelta(0),
+                )
+                assert inside.total_seconds() / unit == pytest.approx(expected, abs=1e-6), (
+                    store,
+                    window,
+                    element,
+                )
+
+
+def _clip(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
+    """The intersection of two intervals (empty when from >= to)."""
+    return (max(a[0], b[0]), min(a[1], b[1]))
 
 
 def test_marts_carry_their_yaml_descriptions_as_duckdb_comments(exported):

@@ -2,10 +2,14 @@
 
 Both paths must build the same database: every table and view with the same rows, the same
 DuckDB comments, the same report CSV, as an analyst's `dbt build` of the same files. A plan is
-used only for the project it was recorded from: a changed model file is recompiled."""
+used only for the project it was recorded from: a changed model file is recompiled. Plans are
+kept in the user's cache folder (each test has its own: the `plan_cache` fixture), so that a
+new database's first export runs the plan that another database's export recorded."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +25,7 @@ from test_differential import SLOW, examples, scenarios
 from test_differential import write_inputs as write_scenario
 
 from storemon import export as export_module
-from storemon import project
+from storemon import plan, project
 from storemon.cli import cli
 from storemon.export import report_query
 from storemon.project import run_dbt
@@ -101,12 +105,12 @@ def assert_same(plan_db: Path, plan_csv: Path, analyst_db: Path) -> None:
     assert plan_csv.read_bytes() == (analyst_db.parent / "report.csv").read_bytes()
 
 
-def test_the_plan_builds_what_dbt_builds_on_the_sample_data(tmp_path, monkeypatch):
+def test_the_plan_builds_what_dbt_builds_on_the_sample_data(tmp_path, plan_cache, monkeypatch):
     """The sample data as files, with a rejected row of each kind: the first export records
     the plan with dbt, the second runs it without dbt; both equal an analyst's dbt build."""
     db, out = tmp_path / "storemon.duckdb", tmp_path / "report.csv"
     recorded = export(SEEDS, db, out, "--as-of", AS_OF)
-    assert len(list((tmp_path / "storemon.dbt" / "plans").glob("*.json"))) == 1
+    assert len(list((plan_cache / "plans").glob("*.json"))) == 1
     first = out.read_bytes()
     without_dbt(monkeypatch)
     replayed = export(SEEDS, db, out, "--as-of", AS_OF)
@@ -134,7 +138,9 @@ def test_the_plan_runs_without_importing_dbt(tmp_path):
     assert out.read_bytes() == first
 
 
-def test_a_changed_project_file_is_recompiled_never_run_from_the_old_plan(tmp_path, monkeypatch):
+def test_a_changed_project_file_is_recompiled_never_run_from_the_old_plan(
+    tmp_path, plan_cache, monkeypatch
+):
     """A plan recorded from one project is not used for a changed one: a model's description
     edited (which only dbt's comment statements carry) shows in the next export's database."""
     copy = tmp_path / "project"
@@ -156,7 +162,7 @@ def test_a_changed_project_file_is_recompiled_never_run_from_the_old_plan(tmp_pa
             "select comment from duckdb_tables() where table_name = 'store_uptime_report'"
         ).fetchone()
     assert comment.startswith("The changed report, one row per store")
-    assert len(list((tmp_path / "storemon.dbt" / "plans").glob("*.json"))) == 2
+    assert len(list((plan_cache / "plans").glob("*.json"))) == 2
 
 
 def test_a_failing_plan_fails_with_dbts_own_message(tmp_path):
@@ -174,7 +180,7 @@ def test_a_failing_plan_fails_with_dbts_own_message(tmp_path):
     assert out.read_bytes() == before
 
 
-def test_inputs_with_another_header_get_their_own_plan(tmp_path):
+def test_inputs_with_another_header_get_their_own_plan(tmp_path, plan_cache):
     """The compiled SQL picks columns by header name: reordered columns are another plan."""
     polls = [("s", "active", "2024-11-04 05:30:00 UTC")]
     first = write_inputs(tmp_path / "a", polls, [], [("s", "UTC")])
@@ -189,7 +195,7 @@ def test_inputs_with_another_header_get_their_own_plan(tmp_path):
     export(first, db, tmp_path / "a.csv")
     export(second, db, tmp_path / "b.csv")
     export(first, db, tmp_path / "a2.csv")  # its plan, still there
-    assert len(list((tmp_path / "storemon.dbt" / "plans").glob("*.json"))) == 2
+    assert len(list((plan_cache / "plans").glob("*.json"))) == 2
     assert (tmp_path / "a.csv").read_text().splitlines()[1] == "s,60.00,24.00,168.00,0.00,0.00,0.00"
     assert (tmp_path / "b.csv").read_text().splitlines()[1] == "s,0.00,0.00,0.00,60.00,24.00,168.00"
     assert (tmp_path / "a2.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
@@ -245,3 +251,115 @@ def test_the_default_zone_from_the_environment_reaches_the_plan(tmp_path, monkey
     # week ago, of which 06:00-11:00 is in the week: 5 h, all active.
     chicago = (tmp_path / "chicago.csv").read_text().splitlines()[1]
     assert chicago == "s,0.00,0.00,5.00,0.00,0.00,0.00"
+
+
+# ------------------------------------------------------------------------ the cache folder
+
+
+def test_a_new_databases_first_export_runs_the_plan_another_database_recorded(tmp_path, plan_cache):
+    """One export records the plan in the cache; the first export of another database, in
+    another folder and under another name (the catalog of a DuckDB file is its stem), runs it
+    in a process where dbt cannot be imported, and builds the same tables and CSV as the dbt
+    build of the first."""
+    first_db, first_out = tmp_path / "storemon.duckdb", tmp_path / "report.csv"
+    export(SEEDS, first_db, first_out, "--as-of", AS_OF)
+    (recorded,) = (plan_cache / "plans").glob("*.json")
+    # Nothing in the plan names a database, a folder or an input file of this export.
+    assert str(tmp_path) not in recorded.read_text()
+    assert "storemon.duckdb" not in recorded.read_text()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    second_db, second_out = elsewhere / "north shops.duckdb", elsewhere / "north.csv"
+    script = (
+        "import sys; sys.modules['dbt'] = None\n"  # any `import dbt...` now fails
+        "from storemon.cli import cli\n"
+        f"cli(['export', '--data', {str(SEEDS)!r}, '--db', {str(second_db)!r},"
+        f" '--out', {str(second_out)!r}, '--as-of', {AS_OF!r}])"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert not (elsewhere / "north shops.dbt" / "target").exists()  # dbt never ran there
+    assert second_out.read_bytes() == first_out.read_bytes()
+    assert contents(second_db) == contents(first_db)
+
+
+def counting_dbt_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the export's dbt runs (each one a list item)."""
+    runs: list[int] = []
+
+    def counted(*args, **kwargs):
+        runs.append(1)
+        return run_dbt(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "run_dbt", counted)
+    return runs
+
+
+def test_an_unwritable_cache_still_exports(tmp_path, monkeypatch):
+    """A cache folder that cannot be created (its parent is a file): every export runs dbt and
+    succeeds, with the same report each time."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("STOREMON_CACHE_DIR", str(blocker / "cache"))
+    runs = counting_dbt_runs(monkeypatch)
+    db = tmp_path / "storemon.duckdb"
+    export(SEEDS, db, tmp_path / "first.csv", "--as-of", AS_OF)
+    export(SEEDS, db, tmp_path / "second.csv", "--as-of", AS_OF)
+    assert len(runs) == 2
+    assert (tmp_path / "first.csv").read_bytes() == (tmp_path / "second.csv").read_bytes()
+
+
+# A plan file cut short, one that is not a plan this version records, and one not even text.
+DAMAGED_PLANS = [
+    b'{"format": 1, "sett',
+    b'{"format": 1, "settings": {}, "variables": [], "nodes": [{"name": "x", "kind": "test"}]}',
+    b"\xff",
+]
+
+
+def test_a_plan_that_cannot_be_read_is_ignored(tmp_path, plan_cache, monkeypatch):
+    """A damaged plan: the export runs dbt, which records the plan again, and writes the same
+    report."""
+    db = tmp_path / "storemon.duckdb"
+    export(SEEDS, db, tmp_path / "first.csv")
+    (recorded,) = (plan_cache / "plans").glob("*.json")
+    key = recorded.stem
+    runs = counting_dbt_runs(monkeypatch)
+    for number, damage in enumerate(DAMAGED_PLANS, start=1):
+        recorded.write_bytes(damage)
+        export(SEEDS, db, tmp_path / "again.csv")
+        assert len(runs) == number
+        assert plan.load(plan_cache / "plans", key) is not None  # recorded again
+        assert (tmp_path / "again.csv").read_bytes() == (tmp_path / "first.csv").read_bytes()
+
+
+def test_the_cache_folder_follows_the_xdg_specification(tmp_path, monkeypatch):
+    monkeypatch.setenv("STOREMON_CACHE_DIR", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert plan.plans_dir() == tmp_path / "mine" / "plans"
+    monkeypatch.delenv("STOREMON_CACHE_DIR")
+    assert plan.plans_dir() == tmp_path / "xdg" / "storemon" / "plans"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid: ignored
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert plan.plans_dir() == tmp_path / "home" / ".cache" / "storemon" / "plans"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert plan.plans_dir() == tmp_path / "home" / ".cache" / "storemon" / "plans"
+
+
+def test_the_cache_keeps_the_most_recently_used_plans(tmp_path):
+    """Writes leave no temporary file; past KEEP_PLANS the least recently used plans go, a
+    plan read counting as used."""
+    folder = tmp_path / "plans"
+    small = {"format": plan.PLAN_FORMAT, "settings": {}, "variables": [], "nodes": []}
+    keys = [f"{n:032x}" for n in range(plan.KEEP_PLANS + 2)]
+    for age, key in enumerate(keys):
+        plan.save(folder, key, small)
+        # Distinct times, oldest first, whatever the file system's clock resolution.
+        os.utime(plan.plan_path(folder, key), (1_000_000 + age, 1_000_000 + age))
+    assert plan.load(folder, keys[0]) is None  # pruned when the newest were saved
+    assert plan.load(folder, keys[2]) == small  # now the most recently used
+    plan.save(folder, "f" * 32, small)
+    kept = sorted(path.stem for path in folder.iterdir())
+    assert kept == sorted([keys[2], *keys[4:], "f" * 32])
+    assert len(kept) == plan.KEEP_PLANS
+    assert json.loads(plan.plan_path(folder, keys[2]).read_text()) == small

@@ -76,6 +76,13 @@ def approx(*values):
         ("2023-01-22 12:09:39.123456789 UTC", datetime(2023, 1, 22, 12, 9, 39, 123456)),
         ("2023-01-22T12:09:39.9999999Z", datetime(2023, 1, 22, 12, 9, 39, 999999)),
         ("2024-02-29 00:00:00", datetime(2024, 2, 29)),
+        # one space at most before the zone, which may be in any case
+        ("2024-11-04 14:05:00.5UTC", datetime(2024, 11, 4, 14, 5, 0, 500000)),
+        ("2024-11-04 14:05:00.5 utc", datetime(2024, 11, 4, 14, 5, 0, 500000)),
+        ("2024-11-04T14:05:00 Z", datetime(2024, 11, 4, 14, 5)),
+        ("2024-11-04T15:05:00 +01:00", datetime(2024, 11, 4, 14, 5)),
+        # the blanks trimmed are the Unicode spaces, not tabs
+        ("\u00a02024-11-04 14:05:00 UTC\u3000", datetime(2024, 11, 4, 14, 5)),
     ],
 )
 def test_parse_timestamp_accepts(text, expected):
@@ -104,6 +111,11 @@ def test_parse_timestamp_accepts(text, expected):
         "2023-01-22 12:00:00+24:00",
         "2023-01-22 12:00:00+05:60",
         "1673,000",
+        "2024-11-04 14:05:00.5  UTC",  # two spaces before UTC
+        "2024-11-04 14:05:00  UTC",
+        "2024-11-04 14:05:00.5\tUTC",
+        "2024-11-04  14:05:00 UTC",
+        "\t2024-11-04 14:05:00 UTC",  # a tab is not a blank
     ],
 )
 def test_parse_timestamp_rejects(text):
@@ -429,6 +441,56 @@ def test_timezones_last_valid_row_wins_and_case_is_ignored(tmp_path):
         (4, "invalid zone name"),
         (5, "empty store_id"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("1", None),
+        (" \u00a0a\u3000 ", None),  # Unicode spaces are trimmed
+        ("a" * 255, None),
+        ("a" * 256, "invalid"),
+        (" " + "a" * 255 + " ", None),  # trimmed first, then counted
+        ("=1", "invalid"),
+        ("+1", "invalid"),
+        ("-1", "invalid"),
+        ("@1", "invalid"),
+        (" -1", "invalid"),  # the first character after trimming
+        ("1-=+@", None),  # only the first character
+        ("a\x00b", "invalid"),
+        ("a\x1fb", "invalid"),
+        ("a\x7fb", "invalid"),
+        ("a\x85", "invalid"),  # NEL: a control character, not a blank
+        ("a\x9fb", "invalid"),
+        ("\ta", "invalid"),  # a tab is not trimmed, so the id holds a control character
+        ("a\xa0b", None),
+        ("e\u0301", None),  # not normalised
+        ("", "empty"),
+        ("\u3000", "empty"),
+    ],
+)
+def test_store_id_rule(raw, problem):
+    from reference import store_id_problem, trim
+
+    assert store_id_problem(trim(raw)) == problem
+
+
+def test_invalid_store_ids_are_rejected_in_every_file(tmp_path):
+    paths = write(
+        tmp_path,
+        status=["a,active,2024-01-01 00:00:00", "=a,active,2024-01-01 01:00:00"],
+        hours=["@a,0,09:00,17:00", "a,0,09:00,17:00"],
+        zones=["-a,UTC", "a\x85,UTC", "\u00a0a,UTC"],
+    )
+    reasons = [(r.file, r.row, r.reason) for r in load_inputs(*paths).rejections]
+    assert reasons == [
+        ("status", 2, "invalid store_id"),
+        ("hours", 1, "invalid store_id"),
+        ("timezones", 1, "invalid store_id"),
+        ("timezones", 2, "invalid store_id"),
+    ]
+    assert compute_details(*paths).keys() == {"a"}
+    assert compute_details(*paths)["a"].zone == "UTC"
 
 
 def test_rejected_rows_play_no_part(tmp_path):

@@ -362,6 +362,75 @@ def test_an_empty_zone_is_an_invalid_timezone(client, unchanged, zone):
         ]
 
 
+INVALID_STORE_IDS = ["x" * 256, "=1+1", "+1", "-1", "@sum", " \u00a0-1", "a\x01b", "a\x85",
+                     "\ta", -5]  # fmt: skip
+
+
+@pytest.mark.parametrize("store_id", INVALID_STORE_IDS)
+def test_an_invalid_store_id_is_refused_on_every_path(client, unchanged, store_id):
+    """The store_id rule of the files holds for every request: 422, nothing stored (a JSON
+    integer is read as its text, so -5 starts with a minus)."""
+    hours = {"day": 1, "start_time_local": "09:00", "end_time_local": "17:00"}
+    requests = [
+        ("/poll", {**POLL, "store_id": store_id}, 1),
+        ("/polls", [POLL, {**POLL, "store_id": store_id}], 2),
+        ("/register_store", {"store_id": store_id, "timezone_str": "UTC"}, 1),
+        ("/register_store", {"store_id": store_id, "business_hours": [hours]}, 1),
+        ("/register_store", {"id": store_id, **hours}, 1),
+    ]
+    for path, body, row in requests:
+        answer = client.post(path, json=body)
+        assert answer.status_code == 422, (path, answer.text)
+        problems = detail(answer)
+        assert [(p["row"], p["field"], p["reason"]) for p in problems] == [
+            (row, "store_id", "invalid store_id")
+        ], path
+    if isinstance(store_id, str) and "\n" not in store_id:
+        text = f"store_id,status,timestamp_utc\nedge-1,active,2024-11-04 14:05:00\n" \
+               f"\"{store_id}\",active,2024-11-04 14:05:00\n"  # fmt: skip
+        answer = client.post("/polls", content=text.encode(), headers={"Content-Type": "text/csv"})
+        assert answer.status_code == 422, answer.text
+        assert [(p["row"], p["reason"]) for p in detail(answer)] == [(2, "invalid store_id")]
+
+
+def test_a_store_id_at_the_edges_of_the_rule_is_taken(client):
+    for store_id in ("e" * 255, "\u00a0edge-blanks\u3000", "edge=-+@", "e\u0301dge"):
+        answer = client.post("/poll", json={**POLL, "store_id": store_id})
+        assert answer.status_code == 200, (store_id, answer.text)
+    cursor = client.app.state.service.inbox.cursor()
+    stored = {row[0] for row in cursor.execute("select store_id from polls").fetchall()}
+    assert {"e" * 255, "edge-blanks", "edge=-+@", "e\u0301dge"} <= stored
+    assert "\u00e9dge" not in stored  # not normalised
+
+
+def test_an_upload_rejects_invalid_store_ids_row_by_row(client):
+    body = "store_id,status,timestamp_utc\nedge-5,active,2024-11-04 14:05:00\n" \
+           "=edge-5,active,2024-11-04 14:05:00\n\"-5\",active,2024-11-04 14:05:00\n"  # fmt: skip
+    answer = client.post("/upload", files={"store_status": ("s.csv", body.encode())})
+    assert answer.status_code == 200
+    uploaded = answer.json()["store_status"]
+    assert (uploaded["rows_read"], uploaded["stored"], uploaded["rejected"]) == (3, 1, 2)
+    assert [(r["row"], r["field"], r["reason"]) for r in uploaded["first_rejected"]] == [
+        (2, "store_id", "invalid store_id"),
+        (3, "store_id", "invalid store_id"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["2024-11-04 14:05:00.5  UTC", "2024-11-04 14:05:00  UTC", "2024-11-04 14:05:00.5\tUTC"],
+)
+def test_one_space_before_utc_in_requests_too(client, unchanged, stamp):
+    answer = client.post("/poll", json={**POLL, "timestamp_utc": stamp})
+    assert answer.status_code == 422
+    assert [(p["field"], p["reason"]) for p in detail(answer)] == [
+        ("timestamp_utc", "unparseable timestamp_utc")
+    ]
+    answer = client.post("/trigger_report", json={"as_of": stamp})
+    assert answer.status_code == 422
+    assert [(p["field"], p["reason"]) for p in detail(answer)] == [("as_of", "unparseable as_of")]
+
+
 def test_a_poll_from_the_future_is_refused(client, unchanged):
     for stamp in ("9999-12-31 00:00:00", time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(
         time.time() + 25 * 3600

@@ -230,6 +230,37 @@ def test_ansi_mode_gives_the_same_report(ansi_on, tmp_path):
 
 
 @needs_spark
+def test_store_ids_blanks_and_timestamps_are_judged_alike(tmp_path):
+    """The value rules whose SQL differs between the engines (blanks, the store_id rule, the
+    space before UTC): the same rows accepted and rejected, with the same reasons."""
+    at = "2024-01-15 01:14:00 UTC"
+    invalid = ["x" * 256, "=f", "+f", "-f", "@f", " \u00a0-f", "a\x01b", "a\x85", "\ta", "a\x7f"]
+    valid = ["v" * 255, "\u00a0nbsp\u3000", "inner=-+@", "cafe\u0301", "a\u00a0b"]
+    polls = [(store, "active", at) for store in invalid + valid]
+    polls += [("ts", "active", "2024-01-15 01:14:00.5  UTC"),  # two spaces
+              ("ts", "active", "2024-01-15 01:14:00  UTC"),
+              ("ts", "active", "2024-01-15 01:14:00.5\tUTC"),
+              ("ts", "active", "\u00a02024-01-15 01:14:00.5 UTC\u3000"),
+              ("ts", "\u00a0inactive\u2003", "2024-01-15 01:10:00 UTC"),
+              ("ts", "\tactive", at)]  # fmt: skip
+    hours = [(store, 0, "09:00", "17:00") for store in invalid]
+    hours += [("v" * 255, "\u3000 0", "\u00a009:00", "17:00\u202f")]
+    zones = [(store, "UTC") for store in invalid] + [("a\u00a0b", "\u00a0Asia/Kolkata\u3000")]
+    write_inputs(tmp_path, polls, hours, zones)
+    _, rejected = assert_same_report(tmp_path, "--data", str(tmp_path))
+    reasons = [(name, number, reason) for name, _, number, _, reason in rejected]
+    assert reasons == [
+        *(("menu_hours", number, "invalid store_id") for number in range(1, 11)),
+        *(("store_status", number, "invalid store_id") for number in range(1, 11)),
+        ("store_status", 16, "unparseable timestamp_utc"),
+        ("store_status", 17, "unparseable timestamp_utc"),
+        ("store_status", 18, "unparseable timestamp_utc"),
+        ("store_status", 21, "unknown status"),
+        *(("timezones", number, "invalid store_id") for number in range(1, 11)),
+    ]
+
+
+@needs_spark
 def test_a_quoted_field_across_lines_is_refused_alike(tmp_path):
     """DuckDB's reader refuses a CSV whose quoted field holds a line break; Spark, which reads
     a CSV line by line, refuses it too, with the same message naming the file and line."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import duckdb
 
 from storemon import __version__, spark
 from storemon.export import ExportError, export, resolve_inputs
-from storemon.generate import GenerateError, generate_dataset
+from storemon.generate import PROFILES, GenerateError, generate_dataset
 from storemon.project import eprint
+from storemon.status import STATES, build_status, render
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 MIN_TOKEN_LENGTH = 16  # characters; a shorter token is served with a warning
@@ -40,33 +42,40 @@ def cli() -> None:
     """
 
 
-@cli.command(name="export")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder with store_status.csv, menu_hours.csv (or business_hours.csv) and timezones.csv.",
+def _options(*decorators: Callable) -> Callable:
+    """Several Click options as one decorator, in the order given (as --help lists them)."""
+
+    def apply(function: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+# The inputs and the build, shared by the commands that build the project (export, status).
+input_options = _options(
+    click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="Folder with store_status.csv, menu_hours.csv (or business_hours.csv) and"
+        " timezones.csv.",
+    ),
+    click.option("--status", type=input_file, help="Polls file (store_id, status, timestamp_utc)."),
+    click.option(
+        "--hours",
+        type=input_file,
+        help="Business hours file (store_id, day or dayOfWeek, start_time_local, end_time_local).",
+    ),
+    click.option("--timezones", type=input_file, help="Timezones file (store_id, timezone_str)."),
+    click.option(
+        "--as-of",
+        metavar="TIMESTAMP",
+        help="Report time, e.g. 2024-11-04T06:00:00Z; default: the latest valid poll.",
+    ),
 )
-@click.option("--status", type=input_file, help="Polls file (store_id, status, timestamp_utc).")
-@click.option(
-    "--hours",
-    type=input_file,
-    help="Business hours file (store_id, day or dayOfWeek, start_time_local, end_time_local).",
-)
-@click.option("--timezones", type=input_file, help="Timezones file (store_id, timezone_str).")
-@click.option(
-    "--as-of",
-    metavar="TIMESTAMP",
-    help="Report time, e.g. 2024-11-04T06:00:00Z; default: the latest valid poll.",
-)
-@click.option(
-    "--interpolation",
-    type=click.Choice(["nearest", "previous"]),
-    default="nearest",
-    show_default=True,
-    help="A poll's status holds until the midpoint with the next poll, or until the next poll.",
-)
-@click.option(
+db_option = click.option(
     "--db",
     "db_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -76,6 +85,54 @@ def cli() -> None:
     show_envvar=True,
     help="DuckDB file that receives the tables.",
 )
+silent_after_option = click.option(
+    "--silent-after",
+    metavar="MINUTES",
+    type=click.IntRange(0, 999_999),
+    default=120,
+    show_default=True,
+    help="An open store whose last poll is more than MINUTES old is silent (table"
+    " store_status_now).",
+)
+build_options = _options(
+    click.option(
+        "--strict",
+        is_flag=True,
+        help="Fail if any input row is rejected: nothing is written, the message counts the"
+        " rows by reason.",
+    ),
+    click.option(
+        "--engine",
+        type=click.Choice(["duckdb", "spark"]),
+        default="duckdb",
+        show_default=True,
+        help="Where dbt builds the report: DuckDB, or Apache Spark (pip install"
+        " 'storemon[spark]').",
+    ),
+    click.option(
+        "--spark-target",
+        type=click.Choice(["session", "thrift"]),
+        default="session",
+        show_default=True,
+        envvar="STOREMON_SPARK_TARGET",
+        show_envvar=True,
+        help="With --engine spark: a SparkSession in this process (local, or the cluster of"
+        " STOREMON_SPARK_MASTER), or the Thrift server of STOREMON_SPARK_HOST/PORT.",
+    ),
+    click.option("-v", "--verbose", is_flag=True, help="Print each dbt model as it is built."),
+)
+
+
+@cli.command(name="export")
+@input_options
+@click.option(
+    "--interpolation",
+    type=click.Choice(["nearest", "previous"]),
+    default="nearest",
+    show_default=True,
+    help="A poll's status holds until the midpoint with the next poll, or until the next poll.",
+)
+@db_option
 @click.option(
     "--out",
     metavar="FILE",
@@ -96,36 +153,8 @@ def cli() -> None:
     show_default=True,
     help="Draw week timelines for this many stores with most downtime last week.",
 )
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Fail if any input row is rejected: nothing is written, the message counts the"
-    " rows by reason.",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["duckdb", "spark"]),
-    default="duckdb",
-    show_default=True,
-    help="Where dbt builds the report: DuckDB, or Apache Spark (pip install 'storemon[spark]').",
-)
-@click.option(
-    "--spark-target",
-    type=click.Choice(["session", "thrift"]),
-    default="session",
-    show_default=True,
-    envvar="STOREMON_SPARK_TARGET",
-    show_envvar=True,
-    help="With --engine spark: a SparkSession in this process (local, or the cluster of"
-    " STOREMON_SPARK_MASTER), or the Thrift server of STOREMON_SPARK_HOST/PORT.",
-)
-@click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    help="Print each dbt model as it is built (on a terminal the export otherwise shows its"
-    " progress on one line).",
-)
+@silent_after_option
+@build_options
 def export_command(
     data_dir: Path | None,
     status: Path | None,
@@ -137,6 +166,7 @@ def export_command(
     out: str,
     html: Path | None,
     html_stores: int,
+    silent_after: int,
     strict: bool,
     engine: str,
     spark_target: str,
@@ -170,10 +200,70 @@ def export_command(
             html=html,
             html_stores=html_stores,
             spark_target=spark_target,
+            silent_after=silent_after,
             progress=sys.stderr.isatty(),
         )
     except ExportError as error:
         raise click.ClickException(str(error)) from None
+
+
+@cli.command(name="status")
+@input_options
+@db_option
+@silent_after_option
+@click.option(
+    "--state",
+    "states",
+    type=click.Choice(STATES),
+    multiple=True,
+    help="Only stores in this state; repeat the option for several.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people (down and silent stores first, then counts per state), or every"
+    " column of store_status_now as CSV or JSON, by store_id.",
+)
+@build_options
+def status_command(
+    data_dir: Path | None,
+    status: Path | None,
+    hours: Path | None,
+    timezones: Path | None,
+    as_of: str | None,
+    db_path: Path,
+    silent_after: int,
+    states: tuple[str, ...],
+    output_format: str,
+    strict: bool,
+    engine: str,
+    spark_target: str,
+    verbose: bool,
+) -> None:
+    """Show which stores are down now, and since when.
+
+    Each store is closed, or open and up, down or silent. "Now" is the report time: the
+    latest valid poll, or --as-of. The command builds the same database as `export`
+    (without writing a report file) and prints its table store_status_now; docs/status.md
+    says what each state means.
+
+    \b
+    Examples:
+      storemon status
+      storemon status --data ./loop --state down --state silent
+      storemon status --data ./loop --as-of 2023-01-25T18:00:00Z --format json
+    """
+    try:
+        inputs = resolve_inputs(data_dir, status, hours, timezones)
+        now = build_status(
+            inputs, db_path, as_of, silent_after, strict, verbose, engine, spark_target, states
+        )
+    except ExportError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(render(now, output_format, sys.stdout.isatty()), nl=False)
 
 
 @cli.command()
@@ -405,10 +495,18 @@ _EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_typ
     "--start",
     type=click.DateTime(formats=_START_FORMATS),
     metavar="TS",
-    default="2023-01-18 00:00:00",
-    show_default=True,
     help="First instant of the polling period, e.g. 2023-01-18T00:00:00Z; UTC unless an "
-    "offset is given. Polls fall in [start, start + days).",
+    "offset is given. Polls fall in [start, start + days).  [default: 2023-01-18 00:00:00; "
+    "2024-03-30 00:00:00 with --profile rich]",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(PROFILES),
+    default="loop",
+    show_default=True,
+    help="loop: Loop's shapes. rich: harder hours and zones (overnight rows ending before "
+    "they start, 24-hour days, split shifts, overlaps, both hemispheres' DST, half-hour "
+    "offsets) and polls at any minute.",
 )
 @click.option(
     "--hours-from",
@@ -436,10 +534,11 @@ def generate_command(
     stores: int,
     days: float,
     seed: int,
-    start: datetime,
+    start: datetime | None,
     hours_from: Path | None,
     timezones_from: Path | None,
     fmt: str,
+    profile: str,
 ) -> None:
     """Generate synthetic input data shaped like Loop's real store-monitoring files.
 
@@ -451,10 +550,15 @@ def generate_command(
     stores have no hours (open 24/7) and 4 % no timezone row. Zones are US zones. The same
     seed gives the same files, byte for byte; a summary line goes to stderr.
 
+    That is --profile loop, the default. --profile rich makes harder data: overnight rows
+    that end before they start, 24-hour days (start = end), split shifts and overlapping rows,
+    zones of both hemispheres with half- and quarter-hour offsets, and polls at any minute;
+    its default period crosses DST changes in both hemispheres.
+
     With --hours-from / --timezones-from, the stores of those files come first (a seeded sample
     when there are more than N) with their real rows; any further stores are made up.
     """
-    if start.tzinfo is not None:
+    if start is not None and start.tzinfo is not None:
         start = start.astimezone(UTC).replace(tzinfo=None)
     try:
         result = generate_dataset(
@@ -466,6 +570,7 @@ def generate_command(
             hours_from=hours_from,
             timezones_from=timezones_from,
             fmt=fmt,
+            profile=profile,
         )
     except GenerateError as error:
         if error.option is not None:

@@ -50,7 +50,7 @@ STAGING_ROWS = {
 
 # What the export reads from the database it builds: with --engine spark these come over from
 # Spark.
-REPORT_TABLES = ["store_uptime_report", "rejected_rows", "int_report_clock"]
+REPORT_TABLES = ["store_uptime_report", "rejected_rows", "int_report_clock", "store_status_now"]
 
 
 class ExportError(Exception):
@@ -160,6 +160,9 @@ def export(
     html_stores: int = 50,
     spark_target: str = "session",
     staged: dict[str, str] | None = None,
+    silent_after: int | None = None,
+    write_report: bool = True,
+    plans: Path | None = None,
     progress: bool = False,
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
@@ -169,7 +172,11 @@ def export(
     SparkSession or a Thrift server) and the report's tables are copied into the fresh
     database. `staged`: queries for staging models whose rows are already parsed (see
     plan.run), used when the export runs its plan; dbt reads the input files instead.
-    `progress`: show the work as it goes on stderr (a terminal's; see Progress)."""
+    `silent_after`: the minutes without a poll after which an open store is silent in
+    store_status_now (None: the project's default). `write_report` False builds the database
+    only (`out` is then ignored), as `storemon status` does. `plans`: the folder of recorded
+    plans, by default the user's cache (plan.plans_dir). `progress`: show the work as it goes
+    on stderr (a terminal's; see Progress)."""
     shown = Progress(progress and not verbose)
     if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
@@ -186,16 +193,28 @@ def export(
     except OSError as error:
         raise ExportError(f"cannot create {state}: {error.strerror}") from None
     building = state / "building.duckdb"
-    csv_file = None if out == "-" else _temporary_report_path(out)
+    if not write_report:
+        out = ""
+    csv_file = None if out in ("-", "") else _temporary_report_path(out)
     html_file = None if html is None else _temporary_report_path(str(html))
     with _exclusive_lock(state / "export.lock", db_path):
         _check_database_free(db_path)
         try:
             _remove_leftovers(building, csv_file, html_file)  # of a killed run
             _build(
-                inputs, building, state, as_of, interpolation, verbose, engine, spark_target,
-                staged, shown,
-            )  # fmt: skip
+                inputs,
+                building,
+                state,
+                as_of,
+                interpolation,
+                verbose,
+                engine,
+                spark_target,
+                staged,
+                plans if plans is not None else plan.plans_dir(),
+                silent_after,
+                shown,
+            )
             summary = _check_and_write_report(building, csv_file, out, strict, shown)
             if html_file is not None:
                 _write_html(building, html_file, html, html_stores)
@@ -208,7 +227,7 @@ def export(
         finally:
             shown.end()  # an error's message starts on a clean line
             _remove_leftovers(building, csv_file, html_file)
-    outputs = [db_path.name] + ([] if out == "-" else [out]) + ([str(html)] if html else [])
+    outputs = [db_path.name] + ([] if out in ("-", "") else [out]) + ([str(html)] if html else [])
     eprint("wrote " + " and ".join(outputs))
     return summary
 
@@ -244,11 +263,15 @@ def _build(
     engine: str,
     spark_target: str,
     staged: dict[str, str] | None,
-    progress: Progress,
+    plans: Path | None,
+    silent_after: int | None = None,
+    progress: Progress | None = None,
 ) -> None:
+    progress = progress or Progress(False)
     settings = {
         "interpolation": interpolation,
         "report_time": as_of or "",
+        "silent_after_minutes": "" if silent_after is None else str(silent_after),
         "status_path": str(inputs.status) if inputs else "",
         "hours_path": str(inputs.hours) if inputs else "",
         "timezones_path": str(inputs.timezones) if inputs else "",
@@ -277,7 +300,7 @@ def _build(
         progress.node(node)
 
     key = plan.plan_key(settings) if engine == "duckdb" else None
-    if key and (cached := plan.load(state, key)):
+    if key and (cached := plan.load(plans, key)):
         try:
             plan.run(cached, building, settings, on_node=show, staged=staged)
             return
@@ -311,7 +334,7 @@ def _build(
             raise ExportError(f"cannot read {path}: {failure.message}") from None
         raise ExportError(str(failure)) from None
     if recorder:
-        plan.save(state, key, recorder.plan())
+        plan.save(plans, key, recorder.plan())
     if engine == "spark":
         spark.copy_tables(spark_target, REPORT_TABLES, building)
 
@@ -333,7 +356,8 @@ def _check_and_write_report(
         if strict and rejected:
             summary = ", ".join(f"{count} {reason}" for reason, count in reasons)
             raise ExportError(f"--strict: {rejected} rows rejected ({summary}); nothing written")
-        _write_report(connection, csv_file, out)
+        if out:
+            _write_report(connection, csv_file, out)
         report_at = connection.execute("select report_at from int_report_clock").fetchone()[0]
         # Fold the write-ahead log into the file so that it moves into place whole.
         connection.execute("checkpoint")

@@ -1,6 +1,13 @@
 """Synthetic input data shaped like Loop's real store-monitoring files (`storemon generate`,
 whose command is in cli.py).
 
+Two profiles: `loop` (Loop's shapes: US zones, hours that mostly fit inside one local day,
+polls in the first 45 minutes of each hour) and `rich`, whose hours and zones are harder than
+Loop's: overnight rows that end before they start, 24-hour days (start equal to end), split
+shifts, overlapping rows, opening times in the spring-forward gap, zones of both hemispheres
+with half- and quarter-hour offsets, and polls at any minute of the hour. Its default period
+crosses Europe's spring-forward change and the southern hemisphere's fall-back change.
+
 Everything is computed inside DuckDB from a hash of (seed, store, poll slot, purpose), never from
 a stateful random generator, so the output is byte-identical for a seed whatever the thread count,
 and Loop scale (14,092 stores, ~1.8 M polls) takes seconds.
@@ -21,6 +28,10 @@ import duckdb
 from storemon.project import input_columns
 
 DEFAULT_START = datetime(2023, 1, 18, 0, 0, 0)
+PROFILES = ("loop", "rich")
+# The rich profile's default start: its 7.75 days hold Europe's change to summer time
+# (2024-03-31) and the end of summer time in Australia and New Zealand (2024-04-07 local).
+RICH_START = datetime(2024, 3, 30, 0, 0, 0)
 # Loop's v1 data: 14,092 stores polled over 7.75 days (2023-01-18 .. 2023-01-25 18:13 UTC).
 LOOP_STORES = 14_092
 LOOP_DAYS = 7.75
@@ -40,6 +51,39 @@ US_ZONES: list[tuple[str, int]] = [
     ("America/Detroit", 1),
     ("America/Indiana/Indianapolis", 1),
     ("America/Boise", 1),
+]
+
+# The rich profile's zones, weighted: both hemispheres' DST rules, half- and quarter-hour
+# offsets (Kolkata +5:30, Kathmandu +5:45, Adelaide +9:30/+10:30, Lord Howe's half-hour change,
+# St John's -3:30/-2:30, Chatham +12:45/+13:45), and zones without DST. Only zones whose rules
+# have not changed since 2023, so that every tz database in use agrees on them.
+RICH_ZONES: list[tuple[str, int]] = [
+    ("America/New_York", 14),
+    ("America/Los_Angeles", 8),
+    ("America/Chicago", 6),
+    ("America/Phoenix", 2),
+    ("America/Denver", 2),
+    ("America/Anchorage", 1),
+    ("Pacific/Honolulu", 1),
+    ("America/St_Johns", 4),
+    ("America/Halifax", 2),
+    ("America/Sao_Paulo", 3),
+    ("Europe/London", 6),
+    ("Europe/Berlin", 5),
+    ("Europe/Dublin", 2),
+    ("Africa/Johannesburg", 2),
+    ("Asia/Kolkata", 8),
+    ("Asia/Kathmandu", 2),
+    ("Asia/Dubai", 2),
+    ("Asia/Singapore", 2),
+    ("Asia/Tokyo", 3),
+    ("Australia/Adelaide", 5),
+    ("Australia/Darwin", 2),
+    ("Australia/Sydney", 6),
+    ("Australia/Brisbane", 2),
+    ("Australia/Lord_Howe", 2),
+    ("Pacific/Auckland", 4),
+    ("Pacific/Chatham", 3),
 ]
 
 # Minutes after midnight; repetition encodes weight. 1440 is written as 23:59:59 (v1's
@@ -241,9 +285,12 @@ def _build_stores(con: duckdb.DuckDBPyConnection, n: int) -> None:
     )
 
 
-def _hours_query(has_source: bool) -> str:
+def _hours_query(has_source: bool, profile: str = "loop") -> str:
     """menu_hours rows: the real file's rows for real stores, made-up ones for the rest."""
-    synthetic = f"""
+    synthetic = (
+        _rich_hours_sql(has_source)
+        if profile == "rich"
+        else f"""
         WITH p AS (
             SELECT idx, store_id, u(idx, 'h_pat') AS up,
                    pick({_sql_list(_OPENS)}, u(idx, 'h_open')) AS o,
@@ -293,6 +340,7 @@ def _hours_query(has_source: bool) -> str:
                hhmmss(r.e) AS end_time_local
         FROM rows
     """
+    )
     real = """
         SELECT 0 AS grp, 0 AS idx, 0 AS day_n, 0 AS s_n, h.rid, h.store_id, h.day,
                h.s AS start_time_local, h.e AS end_time_local
@@ -306,11 +354,89 @@ def _hours_query(has_source: bool) -> str:
     """
 
 
-def _timezones_query(has_source: bool) -> str:
-    weights = [w for _, w in US_ZONES]
+# The rich profile's hours. Opens and closes at any quarter hour; overnight rows end the next
+# day (end < start); 24-hour days have start = end; a store's day may be changed into one.
+_RICH_OPENS = [360, 390, 405, 420, 450, 480, 525, 540, 600, 615, 630, 660, 660, 690, 720]
+_RICH_CLOSES = [1080, 1140, 1185, 1230, 1260, 1290, 1320, 1350, 1380, 1410, 1440, 1440]
+_RICH_NIGHT_OPENS = [1020, 1080, 1110, 1140, 1200, 1230, 1260, 1320]
+_RICH_NIGHT_CLOSES = [30, 60, 90, 120, 150, 180, 240, 300, 360]
+# 24-hour days turn over at these times (start = end): midnight, and times in or near the
+# hours when clocks change.
+_RICH_TURNOVERS = [0, 0, 0, 120, 150, 180, 300, 360]
+# Opening times that fall in a spring-forward gap (02:00-03:00) on change days.
+_RICH_GAP_OPENS = [120, 135, 150, 165]
+RICH_NO_HOURS_SHARE = 0.10
+
+
+def _rich_hours_sql(has_source: bool) -> str:
+    """Made-up rich menu_hours rows, in the columns of `_hours_query`'s synthetic part."""
+    return f"""
+        WITH p AS (
+            SELECT idx, store_id, u(idx, 'h_pat') AS up,
+                   pick({_sql_list(_RICH_OPENS)}, u(idx, 'h_open')) AS o,
+                   pick({_sql_list(_RICH_CLOSES)}, u(idx, 'h_close')) AS c,
+                   pick({_sql_list(_LUNCH_OPENS)}, u(idx, 'h_lo')) AS lo,
+                   pick({_sql_list(_LUNCH_CLOSES)}, u(idx, 'h_lc')) AS lc,
+                   pick({_sql_list(_DINNER_OPENS)}, u(idx, 'h_do')) AS dopen,
+                   pick({_sql_list(_DINNER_CLOSES)}, u(idx, 'h_dc')) AS dc,
+                   pick({_sql_list(_RICH_NIGHT_OPENS)}, u(idx, 'h_no')) AS no,
+                   pick({_sql_list(_RICH_NIGHT_CLOSES)}, u(idx, 'h_nc')) AS nc,
+                   pick({_sql_list(_RICH_TURNOVERS)}, u(idx, 'h_turn')) AS turn,
+                   pick({_sql_list(_RICH_GAP_OPENS)}, u(idx, 'h_gap')) AS gap,
+                   u(idx, 'h_closed') AS ucd,
+                   floor(u(idx, 'h_closed_day') * 7)::BIGINT AS cd
+            FROM stores
+            WHERE {"synthetic" if has_source else "true"}
+              AND u(idx, 'h_none') >= {RICH_NO_HOURS_SHARE}
+        ),
+        d AS (
+            SELECT p.*, r.range AS day, u(idx * 7 + r.range, 'h_24') < 0.06 AS all_day
+            FROM p CROSS JOIN range(7) r
+        ),
+        open_days AS (
+            SELECT * FROM d
+            WHERE NOT (
+                (ucd >= 0.85 AND ucd < 0.95 AND day = cd)
+                OR (ucd >= 0.95 AND u(idx * 7 + day, 'h_dayoff') < 0.3)
+            )
+        ),
+        rows AS (
+            SELECT idx, store_id, unnest(CASE
+                -- A 24-hour day: start = end.
+                WHEN all_day OR up < 0.08 THEN [{{'d': day, 's': turn, 'e': turn}}]
+                WHEN up < 0.30 THEN [{{'d': day, 's': o, 'e': c}}]
+                -- Split shifts: two intervals a day.
+                WHEN up < 0.50 THEN [{{'d': day, 's': lo, 'e': lc}},
+                                     {{'d': day, 's': dopen, 'e': dc}}]
+                -- Overnight shifts in one row: the end is the next day's.
+                WHEN up < 0.70 THEN [{{'d': day, 's': no, 'e': nc}}]
+                -- Days, then late nights on Friday and Saturday.
+                WHEN up < 0.85 THEN CASE WHEN day IN (4, 5)
+                    THEN [{{'d': day, 's': o, 'e': nc}}]
+                    ELSE [{{'d': day, 's': o, 'e': c}}] END
+                -- Overlapping rows, and a lunch shift: merged into one stretch.
+                WHEN up < 0.93 THEN [{{'d': day, 's': o, 'e': 960}},
+                                     {{'d': day, 's': 780, 'e': c}},
+                                     {{'d': day, 's': lo, 'e': lc}}]
+                -- Early opening, in the spring-forward gap on change days.
+                ELSE [{{'d': day, 's': gap, 'e': c}}]
+            END) AS r
+            FROM open_days
+        )
+        -- s_n orders a day's rows by start, then end (overlapping rows may share a start).
+        SELECT 1 AS grp, idx, r.d AS day_n, r.s * 2000 + r.e AS s_n, 0 AS rid, store_id,
+               r.d::VARCHAR AS day, hhmmss(r.s) AS start_time_local,
+               hhmmss(r.e) AS end_time_local
+        FROM rows
+    """
+
+
+def _timezones_query(has_source: bool, profile: str = "loop") -> str:
+    weighted = RICH_ZONES if profile == "rich" else US_ZONES
+    weights = [w for _, w in weighted]
     total = sum(weights)
     names: list[str] = []
-    for zone, w in US_ZONES:
+    for zone, w in weighted:
         names += [zone] * w
     zones = "[" + ", ".join(_sql_str(z) for z in names) + "]"
     synthetic = f"""
@@ -348,7 +474,9 @@ def _write_poll_source(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     )
 
 
-def _status_query(source: Path, start_us: int, end_us: int, slots: int) -> str:
+def _status_query(
+    source: Path, start_us: int, end_us: int, slots: int, offset_us: int = _OFFSET_US
+) -> str:
     cases = []
     for k in range(5):
         # An episode that started k slots ago, of length L = 1 + (h >> 60) % 5, covers this
@@ -364,7 +492,7 @@ def _status_query(source: Path, start_us: int, end_us: int, slots: int) -> str:
         FROM (
             SELECT store_id, flake_t, {hashes},
                    {start_us} + j * {_SLOT_US}
-                   + (((h0 & 4294967295) * {_OFFSET_US}) >> 32)::BIGINT AS ts,
+                   + (((h0 & 4294967295) * {offset_us}) >> 32)::BIGINT AS ts,
                    ((h0 >> 32) & 65535) < keep_t AS kept
             FROM (
                 SELECT idx, store_id, seeded(idx) AS store_h, keep_t, flake_t,
@@ -394,15 +522,21 @@ def generate_dataset(
     stores: int = LOOP_STORES,
     days: float = LOOP_DAYS,
     seed: int = 0,
-    start: datetime = DEFAULT_START,
+    start: datetime | None = None,
     hours_from: Path | None = None,
     timezones_from: Path | None = None,
     fmt: str = "csv",
     threads: int | None = None,
+    profile: str = "loop",
 ) -> GenerateResult:
-    """Write store_status, menu_hours and timezones (.csv or .parquet) into `out`."""
+    """Write store_status, menu_hours and timezones (.csv or .parquet) into `out`, shaped by
+    `profile` (see the module's docstring)."""
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"unknown format {fmt!r}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}")
+    if start is None:
+        start = RICH_START if profile == "rich" else DEFAULT_START
     t0 = time.perf_counter()
     # Spill space and scratch files live beside the output (100x scale), not in a small /tmp.
     tmp_dir = out / f".storemon-generate-{os.getpid()}.tmp"
@@ -429,11 +563,13 @@ def generate_dataset(
         tmp_dir.mkdir(parents=True, exist_ok=True)
         ext = "csv" if fmt == "csv" else "parquet"
         files = (out / f"store_status.{ext}", out / f"menu_hours.{ext}", out / f"timezones.{ext}")
-        hours_rows = _copy(con, _hours_query(hours_from is not None), files[1], fmt)
-        tz_rows = _copy(con, _timezones_query(timezones_from is not None), files[2], fmt)
+        hours_rows = _copy(con, _hours_query(hours_from is not None, profile), files[1], fmt)
+        tz_rows = _copy(con, _timezones_query(timezones_from is not None, profile), files[2], fmt)
         source = tmp_dir / "poll_source.parquet"
         _write_poll_source(con, source)
-        status_query = _status_query(source, start_us, end_us, slots)
+        # Rich: a poll anywhere in its hour, so polls fall at every minute of the period.
+        offset_us = _SLOT_US if profile == "rich" else _OFFSET_US
+        status_query = _status_query(source, start_us, end_us, slots, offset_us)
         status_rows = _copy(con, status_query, files[0], fmt)
     finally:
         con.close()

@@ -54,9 +54,9 @@ def report_page(
     """The whole report as a page; `store_url` (with `{store_id}`) links each timeline to its
     store's page."""
     rows = connection.execute(ranked_report_query(report_query)).fetchall()
-    worst = [row[0] for row in rows[:timeline_stores]]
-    timeline_rows = _timeline_rows(connection, worst)
-    timelines = [_store_section(store_id, timeline_rows[store_id], store_url) for store_id in worst]
+    worst = rows[:timeline_stores]
+    timeline_rows = _timeline_rows(connection, [row[0] for row in worst])
+    timelines = [_store_section(row, timeline_rows[row[0]], store_url) for row in worst]
     return _PAGE.format(
         title="storemon report",
         style=_CSS,
@@ -85,7 +85,7 @@ def store_page(
         body=f"<h1>Store {_e(store_id)}</h1>"
         + _ranking_table([row], ranked=False)
         + _LEGEND
-        + _store_section(store_id, _timeline_rows(connection, [store_id])[store_id], None),
+        + _store_section(row, _timeline_rows(connection, [store_id])[store_id], None),
     )
 
 
@@ -151,10 +151,13 @@ def _timeline_rows(
     return by_store
 
 
-def _store_section(store_id: str, rows: list[dict], store_url: str | None) -> str:
+def _store_section(report_row: tuple, rows: list[dict], store_url: str | None) -> str:
+    """One store's heading, note and timeline. `report_row` is the store's row of the report
+    (store_id and the six measures): whether the measures are known is read there, never
+    guessed from the picture, which shows only the polls inside the week."""
+    store_id = report_row[0]
     zone = rows[0]["timezone_name"] if rows else ""
-    has_polls = any(row["element"].startswith("poll") for row in rows)
-    note = "" if has_polls else "<p class=note>No poll that counts: measures unknown.</p>"
+    note = _store_note(report_row, rows)
     name = _e(store_id)
     if store_url:
         name = f"<a href='{_e(store_url.format(store_id=quote(store_id, safe='')))}'>{name}</a>"
@@ -162,6 +165,20 @@ def _store_section(store_id: str, rows: list[dict], store_url: str | None) -> st
         f"<section class=store id='store-{_e(store_id)}'><h3>{name} "
         f"<small>{_e(zone)}</small></h3>{note}{timeline_svg(rows)}</section>"
     )
+
+
+def _store_note(report_row: tuple, rows: list[dict]) -> str:
+    """What the page says above a timeline: unknown measures exactly where the report's are
+    NULL; a store whose measures are known without a poll inside the week is told apart, since
+    its bars come from the last poll before the week."""
+    if all(value is None for value in report_row[1:]):
+        return "<p class=note>No poll that counts: measures unknown.</p>"
+    if not any(row["element"].startswith("poll") for row in rows):
+        return (
+            "<p class=note>No poll inside the week: its status is that of the last poll "
+            "before it.</p>"
+        )
+    return ""
 
 
 def timeline_svg(rows: list[dict]) -> str:

@@ -6,18 +6,20 @@ dbt stays the only author of the SQL: the plan is recorded from dbt's own build 
 events), in the order dbt ran it, with the DDL, renames and `persist_docs` comments. It does not
 change with the run settings, which the SQL reads as DuckDB variables (the `setting_sql`
 macro). What the SQL does depend on is in the plan's key: the project's files, the versions of
-dbt, dbt-duckdb and DuckDB, the interpolation, whether a report time is given, the environment
-variables that profiles.yml reads, and each input's kind and header (the compiled SQL picks its
-columns by header name). A plan whose key does not match is never used: the export runs dbt,
-which records a new one.
+storemon, dbt, dbt-duckdb and DuckDB, the interpolation, whether a report time is given, the
+environment variables that profiles.yml reads, and each input's kind and header (the compiled
+SQL picks its columns by header name). A plan whose key does not match is never used: the export
+runs dbt, which records a new one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -29,8 +31,11 @@ from storemon import project
 from storemon.project import NodeResult
 
 PLAN_FORMAT = 1
-# The plans kept per state folder, newest first (one per input shape in use).
-KEEP_PLANS = 8
+# The plans kept in the cache, most recently used first (one per input shape and project
+# version in use, for every database of the user).
+KEEP_PLANS = 32
+# Overrides the cache folder (tests give each run its own).
+CACHE_ENVIRONMENT = "STOREMON_CACHE_DIR"
 # Files of the dbt project that the compiled SQL can depend on.
 PROJECT_FILES = ("dbt_project.yml", "profiles.yml")
 PROJECT_FOLDERS = ("models", "macros", "seeds", "tests")
@@ -58,7 +63,7 @@ def plan_key(settings: dict[str, str]) -> str | None:
     digest = hashlib.sha256()
     for part in _project_fingerprint():
         digest.update(part)
-    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
+    for package in ("storemon", "dbt-core", "dbt-duckdb", "duckdb"):
         digest.update(f"{package}={version(package)}\n".encode())
     shape = {
         "format": PLAN_FORMAT,
@@ -106,33 +111,111 @@ def _input_header(path: Path) -> bytes | None:
     return b"csv\0" + line + b"\0"
 
 
-def plan_path(state: Path, key: str) -> Path:
-    return state / "plans" / f"{key}.json"
-
-
-def load(state: Path, key: str) -> dict | None:
+def cache_dir() -> Path | None:
+    """storemon's folder in the user's cache: $STOREMON_CACHE_DIR, else
+    $XDG_CACHE_HOME/storemon, else ~/.cache/storemon. None when there is no home to put it in
+    (the export then runs dbt and keeps no plan)."""
+    if folder := os.environ.get(CACHE_ENVIRONMENT):
+        return Path(folder)
+    # The XDG Base Directory specification: a relative path is invalid and ignored.
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "storemon"
     try:
-        plan = json.loads(plan_path(state, key).read_text())
+        return Path.home() / ".cache" / "storemon"
+    except RuntimeError:  # no $HOME and no password entry
+        return None
+
+
+def plans_dir() -> Path | None:
+    """Where the export's plans are kept: `plans/` in the cache folder."""
+    folder = cache_dir()
+    return None if folder is None else folder / "plans"
+
+
+def plan_path(folder: Path, key: str) -> Path:
+    return folder / f"{key}.json"
+
+
+def load(folder: Path | None, key: str) -> dict | None:
+    """The plan of `key` in `folder`, or None when there is none or it cannot be read or is not
+    a plan (a file cut short, another format): the export then runs dbt."""
+    if folder is None:
+        return None
+    path = plan_path(folder, key)
+    try:
+        plan = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return plan if plan.get("format") == PLAN_FORMAT else None
+    if not _well_formed(plan):
+        return None
+    # Used now: the newest to keep when the cache is pruned.
+    with contextlib.suppress(OSError):
+        os.utime(path)
+    return plan
 
 
-def save(state: Path, key: str, plan: dict) -> None:
-    """Write the plan atomically, and keep only the newest few. A plan that cannot be written
-    (a full disk) is left out: the export it came from has succeeded, and the next one runs dbt."""
-    path = plan_path(state, key)
-    temporary = path.with_suffix(".tmp")
+def _well_formed(plan: object) -> bool:
+    return (
+        isinstance(plan, dict)
+        and plan.get("format") == PLAN_FORMAT
+        and isinstance(plan.get("settings"), dict)
+        and all(isinstance(v, str) for v in plan["settings"].values())
+        and isinstance(plan.get("variables"), list)
+        and all(isinstance(v, str) for v in plan["variables"])
+        and isinstance(plan.get("nodes"), list)
+        and all(
+            isinstance(node, dict)
+            and isinstance(node.get("name"), str)
+            and isinstance(node.get("kind"), str)
+            and isinstance(node.get("statements"), list)
+            and all(isinstance(statement, str) for statement in node["statements"])
+            and (node["kind"] != "test" or node["statements"])
+            for node in plan["nodes"]
+        )
+    )
+
+
+def save(folder: Path | None, key: str, plan: dict) -> None:
+    """Write the plan atomically (a unique temporary file renamed into place, so that exports
+    of several databases at once cannot mix their writes), and keep only the most recently used
+    few. A plan that cannot be written (an unwritable cache, a full disk) is left out: the
+    export it came from has succeeded, and the next one runs dbt."""
+    if folder is None:
+        return
+    path = plan_path(folder, key)
+    temporary = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(plan))
+        # Plans are SQL that the export runs: the folder is the user's alone.
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=folder)
+        temporary = Path(name)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(plan, file)
         os.replace(temporary, path)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         return
-    plans = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in plans[KEEP_PLANS:]:
-        old.unlink(missing_ok=True)
+    _prune(folder)
+
+
+def _prune(folder: Path) -> None:
+    """Keep the KEEP_PLANS most recently used plans. Another export may be pruning too: a plan
+    already gone is skipped."""
+    used = []
+    for candidate in folder.glob("*.json"):
+        with contextlib.suppress(OSError):
+            used.append((candidate.stat().st_mtime, candidate.name, candidate))
+    used.sort(reverse=True)
+    for _, _, old in used[KEEP_PLANS:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+    # The temporary file of an export killed while it wrote its plan.
+    for leftover in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < time.time() - 3600:
+                leftover.unlink()
 
 
 class Recorder:
@@ -215,6 +298,8 @@ def run(
                     on_node(NodeResult(node["name"], status, seconds))
     except duckdb.Error as error:
         raise PlanFailed(str(error)) from None
+    except (KeyError, TypeError, ValueError) as error:  # not the plan this code records
+        raise PlanFailed(f"the plan cannot be run: {error!r}") from None
 
 
 def _run_node(connection: duckdb.DuckDBPyConnection, node: dict, staged: str | None) -> str:

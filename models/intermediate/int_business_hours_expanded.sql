@@ -5,12 +5,7 @@ stg_menu_hours as (
         store_id,
         day_of_week,
         start_time_local,
-        {# `23:59:59` (any fraction) means the end of the day. #}
-        case
-            when end_time_local >= interval 86399 second and end_time_local < interval 24 hour
-                then interval 24 hour
-            else end_time_local
-        end as end_time_local
+        end_time_local
     from {{ ref('stg_menu_hours') }}
     where rejection_reason is null
 ),
@@ -33,35 +28,8 @@ local_dates as (
     from int_report_clock
 ),
 
-localized as (
-    select
-        stg_menu_hours.store_id,
-        int_stores.timezone_name,
-        local_dates.local_date,
-        local_dates.local_date + stg_menu_hours.start_time_local as opens_at_local,
-        case
-            when stg_menu_hours.end_time_local > stg_menu_hours.start_time_local
-                then local_dates.local_date + stg_menu_hours.end_time_local
-            when stg_menu_hours.end_time_local < stg_menu_hours.start_time_local
-                then local_dates.local_date + interval 1 day + stg_menu_hours.end_time_local
-            else local_dates.local_date + interval 1 day + stg_menu_hours.start_time_local
-        end as closes_at_local
-    from stg_menu_hours
-    inner join local_dates
-        on stg_menu_hours.day_of_week = {{ weekday_from_monday('local_dates.local_date') }}
-    inner join int_stores on stg_menu_hours.store_id = int_stores.store_id
-),
-
 final as (
-    select
-        store_id,
-        timezone_name,
-        local_date,
-        opens_at_local,
-        closes_at_local,
-        {{ local_to_utc('opens_at_local', 'timezone_name') }} as opens_at,
-        {{ local_to_utc('closes_at_local', 'timezone_name') }} as closes_at
-    from localized
+    {{ business_hours_on_local_dates('stg_menu_hours', 'int_stores', 'local_dates') }}
 )
 
 select * from final

@@ -16,7 +16,8 @@ cleaned as (
         end_time_local as raw_end_time_local,
         {{ trimmed_text('store_id') }} as store_id,
         case
-            when trim(day) in ('0', '1', '2', '3', '4', '5', '6') then cast(trim(day) as integer)
+            when {{ trim_blanks('day') }} in ('0', '1', '2', '3', '4', '5', '6')
+                then cast({{ trim_blanks('day') }} as integer)
         end as day_of_week,
         {{ parse_local_time('start_time_local') }} as start_time_local,
         {{ parse_local_time('end_time_local') }} as end_time_local
@@ -28,6 +29,7 @@ validated as (
         *,
         case
             when store_id is null then 'empty store_id'
+            when {{ invalid_store_id('store_id') }} then 'invalid store_id'
             when day_of_week is null then 'day not in 0-6'
             when start_time_local is null then 'unparseable start_time_local'
             when end_time_local is null then 'unparseable end_time_local'

@@ -26,7 +26,7 @@ cleaned as (
         {#- lower(trim()) copies every string; real rows need neither. #}
         case
             when status in ('active', 'inactive') then status
-            else lower(trim(status))
+            else lower({{ trim_blanks('status') }})
         end as status,
         {{ parse_timestamp_utc('timestamp_utc') }} as polled_at
     from source
@@ -37,6 +37,7 @@ validated as (
         *,
         case
             when store_id is null then 'empty store_id'
+            when {{ invalid_store_id('store_id') }} then 'invalid store_id'
             when status is null or status not in ('active', 'inactive') then 'unknown status'
             when polled_at is null then 'unparseable timestamp_utc'
             {%- if future_limit_hours %}

@@ -22,7 +22,7 @@ cleaned as (
         known_timezones.timezone_name
     from source
     left join known_timezones
-        on lower(trim(source.timezone_str)) = known_timezones.lookup_name
+        on lower({{ trim_blanks('source.timezone_str') }}) = known_timezones.lookup_name
 ),
 
 validated as (
@@ -30,6 +30,7 @@ validated as (
         *,
         case
             when store_id is null then 'empty store_id'
+            when {{ invalid_store_id('store_id') }} then 'invalid store_id'
             when timezone_name is null then 'invalid timezone'
         end as invalid_reason
     from cleaned

@@ -30,6 +30,7 @@ FUTURE_LIMIT_HOURS = 24
 # The field each rejection reason is about (docs/numbers.md, Bad input).
 REASON_FIELDS = {
     "empty store_id": "store_id",
+    "invalid store_id": "store_id",
     "unknown status": "status",
     "unparseable timestamp_utc": "timestamp_utc",
     "timestamp in the future": "timestamp_utc",

@@ -3,8 +3,10 @@
 dbt's in-process runner is not made for concurrent invocations, so one thread owns it: at
 start-up it compiles the staging models (the SQL that validates received rows), then it runs
 one report at a time. Every report builds into the same database path in `<home>/work/`
-before its files move into the report's own folder, so the export's plan recorded there by
-the home's first report (see storemon/plan.py) serves every later one, without dbt.
+before its files move into the report's own folder. The export's plan recorded by the home's
+first report (see storemon/plan.py) is kept in the home, not in the user's cache: a home is
+whole by itself (moved, backed up, served by a user with no cache folder), and its plan serves
+every later report, without dbt.
 
 A report's polls were parsed by the staging SQL when they arrived: the plan's
 `stg_store_status` is created from those stored values rather than by parsing their text
@@ -150,6 +152,7 @@ class ReportWorker:
                 strict=False,
                 verbose=False,
                 staged={"stg_store_status": self._staged_polls(inputs.status)},
+                plans=self.work / "report.dbt" / "plans",
             )
             shutil.move(self.work / REPORT_DB, folder / REPORT_DB)
             shutil.move(self.work / REPORT_CSV, folder / REPORT_CSV)

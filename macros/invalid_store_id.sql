@@ -1,0 +1,24 @@
+{#- Whether a trimmed, non-empty store_id is invalid (docs/inputs.md, Store ids): more than
+    255 characters, a control character (U+0000-U+001F, U+007F-U+009F: general category Cc),
+    or a first character that a spreadsheet reads as the start of a formula (`=`, `+`, `-`,
+    `@`). Characters are code points, as in length(); nothing is normalised. -#}
+{% macro invalid_store_id(store_id_expression) -%}
+    (
+        length({{ store_id_expression }}) > 255
+        or left({{ store_id_expression }}, 1) in ('=', '+', '-', '@')
+        or {{ has_control_character(store_id_expression) }}
+    )
+{%- endmacro %}
+
+{% macro has_control_character(text_expression) -%}
+    {{ return(adapter.dispatch('has_control_character', 'storemon')(text_expression)) }}
+{%- endmacro %}
+
+{% macro default__has_control_character(text_expression) -%}
+    regexp_matches({{ text_expression }}, '\p{Cc}')
+{%- endmacro %}
+
+{% macro spark__has_control_character(text_expression) -%}
+    {#- A backslash escapes in Spark string literals: '\\p' reaches the regex as \p. -#}
+    {{ text_expression }} rlike '\\p{Cc}'
+{%- endmacro %}
