@@ -13,9 +13,15 @@ this process, measures the service's figures, each printed beside its target:
   - with --weeks weeks of Loop-scale polls stored: the first report of the new home (dbt
     records the report's plan), the first report after a restart of the server, and the warm
     report (median of --runs);
+  - `GET /status` of every store (median and 95th percentile of 200 requests) with one week
+    and with --weeks weeks stored: it answers from the live status's last evaluation, so it
+    should not grow with the history.
   - the server's peak memory (VmHWM) for the largest request the default limits allow: a
     JSON batch, a CSV body and a Parquet upload of --memory-rows polls (default: the default
     --max-rows), each on a fresh server.
+  - the alert delay (docs/alerts.md): with --stores stores known, from the answer to a poll
+    that opens an incident to its webhook at a receiver on 127.0.0.1, for one store (median
+    of --runs) and for the whole fleet at once (`--only alerts` runs just these).
 `--check` exits 1 when a target is missed. Every request goes to 127.0.0.1; each loop is
 bounded in count.
 """
@@ -50,12 +56,13 @@ LARGE = ("--max-upload-mb", "4096", "--max-rows", "10000000")
 
 
 class Server:
-    def __init__(self, home: Path, options: tuple[str, ...] = LARGE) -> None:
+    def __init__(self, home: Path, *options: str, limits: tuple[str, ...] = LARGE) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("STOREMON_")}
         self.process = subprocess.Popen(
-            [STOREMON, "serve", "--home", str(home), "--port", str(self.port), *options],
+            [STOREMON, "serve", "--home", str(home), "--port", str(self.port),
+             *limits, *options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + 180
@@ -178,7 +185,7 @@ def largest_requests(rows: int, workdir: Path) -> list[tuple[str, float, float, 
     for kind in [*bodies, "POST /upload, Parquet file"]:
         home = workdir / "memory-home"
         shutil.rmtree(home, ignore_errors=True)
-        server = Server(home, options=())
+        server = Server(home, limits=())
         try:
             with httpx.Client(base_url=server.url, timeout=1800) as client:
                 warm = [
@@ -213,6 +220,21 @@ def report_seconds(url: str, as_of: str, runs: int) -> float:
     return statistics.median(times)
 
 
+def status_latency(url: str, requests: int = 200) -> tuple[float, float]:
+    """`GET /status` of every store, answered from the live status's last evaluation: the
+    median and the 95th percentile of `requests` sequential requests, in milliseconds."""
+    times = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        client.get("/status").raise_for_status()  # the connection, warm
+        for _ in range(requests):
+            started = time.perf_counter()
+            answer = client.get("/status")
+            times.append(time.perf_counter() - started)
+            assert answer.status_code == 200, answer.text
+    times.sort()
+    return statistics.median(times) * 1000, times[int(len(times) * 0.95) - 1] * 1000
+
+
 def cold_export(data: Path, as_of: str, runs: int, workdir: Path) -> float:
     times = []
     for run in range(runs):
@@ -235,6 +257,85 @@ def last_poll(data: Path) -> str:
     return found.replace(" UTC", "Z").replace(" ", "T")
 
 
+def alert_delays(stores: int, runs: int, workdir: Path) -> tuple[float, float]:
+    """Seconds from a poll's 200 to its incident's webhook at a receiver on 127.0.0.1, with
+    `stores` stores (no hours: open 24/7) known to a real `storemon serve`: one store's second
+    inactive poll (median of `runs` stores), and every other store's in one CSV batch (a
+    fleet-wide outage) until the last webhook."""
+    import base64
+    import json
+    import threading
+    from datetime import UTC, datetime, timedelta
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[float, int]] = []
+    arrived = threading.Condition()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with arrived:
+                received.append((time.perf_counter(), len(json.loads(body))))
+                arrived.notify_all()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    def changes() -> int:
+        return sum(n for _, n in received)
+
+    def wait_for(count: int) -> float:
+        with arrived:
+            if not arrived.wait_for(lambda: changes() >= count, timeout=600):
+                sys.exit(f"{changes()} of {count} incident changes arrived")
+            return received[-1][0]
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", free_port()), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    home = workdir / "alerts-home"
+    shutil.rmtree(home, ignore_errors=True)
+    secret = "whsec_" + base64.b64encode(b"benchmark").decode()
+    server = Server(home, "--webhook-url", f"http://127.0.0.1:{receiver.server_port}/",
+                    "--webhook-secret", secret)  # fmt: skip
+    now = datetime.now(UTC).replace(tzinfo=None)
+    ids = [f"bench-{n:05}" for n in range(stores)]
+
+    def csv(store_ids: list[str], status: str, minutes_ago: int) -> str:
+        at = now - timedelta(minutes=minutes_ago)
+        return "store_id,status,timestamp_utc\n" + "".join(
+            f"{s},{status},{at} UTC\n" for s in store_ids
+        )
+
+    try:
+        with httpx.Client(base_url=server.url, timeout=600) as client:
+
+            def post(body: str) -> float:
+                answer = client.post("/polls", content=body, headers={"content-type": "text/csv"})
+                assert answer.status_code == 200, answer.text
+                return time.perf_counter()
+
+            post(csv(ids, "active", 40))
+            post(csv(ids, "inactive", 30))  # every store down: one inactive poll counted
+            deadline = time.monotonic() + 600
+            while client.get("/status", params={"state": "up"}).json()["counts"]["down"] < stores:
+                assert time.monotonic() < deadline, "the live status did not catch up"
+                time.sleep(0.2)
+            singles = []
+            for store in ids[:runs]:
+                expected = changes() + 1
+                answered = post(csv([store], "inactive", 20))
+                singles.append(wait_for(expected) - answered)
+            expected = changes() + len(ids) - runs
+            answered = post(csv(ids[runs:], "inactive", 20))
+            fleet = wait_for(expected) - answered
+    finally:
+        server.stop()
+        receiver.shutdown()
+    return statistics.median(singles), fleet
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "svc-bench")
@@ -244,8 +345,11 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--memory-rows", type=int, default=DEFAULT_MAX_ROWS,
                         help="rows of the largest requests measured; 0 skips them")  # fmt: skip
+    parser.add_argument("--only", choices=["alerts"], help="run only these figures")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.only == "alerts":
+        return report_table(args, alert_rows(args))
     week = generate(args.workdir / "week", args.stores, 8)
     as_of = last_poll(week)
     rows = []  # (figure, measured, target, met or None for a reference figure)
@@ -257,6 +361,13 @@ def main() -> int:
         met = None if target is None else value <= target
         rows.append((figure, f"{value:.2f} s", "-" if target is None else f"<= {target:g} s", met))
 
+    def status(stored: str, url: str) -> None:
+        median, p95 = status_latency(url)
+        rows.append((f"GET /status, every store, {stored} stored: median", f"{median:.1f} ms",
+                     "<= 50 ms", median <= 50))  # fmt: skip
+        rows.append((f"GET /status, every store, {stored} stored: p95", f"{p95:.1f} ms", "-",
+                     None))  # fmt: skip
+
     home = args.workdir / "home"
     shutil.rmtree(home, ignore_errors=True)
     server = Server(home)
@@ -265,6 +376,7 @@ def main() -> int:
         rate("POST /polls, JSON batches of 10,000", batch_polls(server.url), 50_000)
         rate("POST /polls, CSV batches of 10,000", batch_polls_csv(server.url), 50_000)
         seconds("POST /upload, Loop-scale polls", upload(server.url, week), 10)
+        status("1 week", server.url)
         report_seconds(server.url, as_of, 1)  # the home's first: dbt records the plan
         seconds("trigger_report -> Complete, 1 week stored, warm",
                 report_seconds(server.url, as_of, args.runs), None)  # fmt: skip
@@ -289,6 +401,7 @@ def main() -> int:
                     report_seconds(server.url, last_poll(many), 1), 3)  # fmt: skip
             seconds(f"trigger_report -> Complete, warm, {args.weeks} weeks stored",
                     report_seconds(server.url, last_poll(many), args.runs), 1)  # fmt: skip
+            status(f"{args.weeks} weeks", server.url)
         finally:
             server.stop()
 
@@ -298,6 +411,21 @@ def main() -> int:
             measured = f"{peak:,.0f} MB ({peak - before:+,.0f} MB)"
             rows.append((figure, measured, f"<= {MEMORY_BUDGET_MB:,} MB", peak <= MEMORY_BUDGET_MB))
 
+    rows += alert_rows(args)
+    return report_table(args, rows)
+
+
+def alert_rows(args) -> list[tuple]:
+    single, fleet = alert_delays(args.stores, args.runs, args.workdir)
+    return [
+        ("alert delay, one store: poll answered -> webhook received", f"{single:.3f} s",
+         "<= 1 s", single <= 1),
+        (f"alert delay, {args.stores - args.runs:,} stores at once: polls answered -> last"
+         " webhook received", f"{fleet:.2f} s", "<= 30 s", fleet <= 30),
+    ]  # fmt: skip
+
+
+def report_table(args, rows: list[tuple]) -> int:
     print(f"| figure ({args.stores:,} stores, medians of {args.runs}) | measured | target | |")
     print("|---|---|---|---|")
     for figure, measured, target, met in rows:

@@ -55,3 +55,19 @@ def test_store_page(report):
     assert client.get("/reports/nope/stores/7011").status_code == 404
     openapi = client.get("/openapi.json").json()["paths"]
     assert "/reports/{report_id}/stores/{store_id}" in openapi
+
+
+def test_store_page_shows_the_stores_incidents(report):
+    from datetime import datetime
+
+    client, report_id = report
+    alerts = client.app.state.service.alerts
+    for hour in (9, 10, 11):
+        at = datetime(2024, 11, 4, hour)
+        row = {"store_id": "7011", "state": "down", "is_open": True, "last_poll_at": at,
+               "state_since": datetime(2024, 11, 4, 9)}  # fmt: skip
+        alerts.observe([row], at)
+    page = client.get(f"/reports/{report_id}/stores/7011").text
+    assert "<table id=incidents>" in page
+    assert "<td>down<td>2024-11-04 10:00:00<td>open<td>2 inactive polls in a row while open" in page
+    assert "No incident." in client.get(f"/reports/{report_id}/stores/7012").text

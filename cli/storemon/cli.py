@@ -310,6 +310,19 @@ def status_command(
     " answer 413.",
 )
 @click.option(
+    "--silent-after",
+    "--silent-after-minutes",
+    "silent_after_minutes",
+    metavar="MINUTES",
+    type=click.IntRange(0, 999_999),
+    default=120,
+    show_default=True,
+    envvar="STOREMON_SILENT_AFTER_MINUTES",
+    show_envvar=True,
+    help="An open store whose last poll is more than MINUTES old is silent in GET /status and"
+    " /fleet.",
+)
+@click.option(
     "--max-rows",
     type=click.IntRange(min=1),
     default=1_000_000,
@@ -383,6 +396,52 @@ def status_command(
     help="Proxies trusted for X-Forwarded-Proto and X-Forwarded-For (comma-separated, * for"
     " any): the scheme makes the sign-in cookie Secure, the address is rate-limited.",
 )
+@click.option(
+    "--webhook-url",
+    envvar="STOREMON_WEBHOOK_URL",
+    show_envvar=True,
+    help="POST every incident opening and resolution here, signed as Standard Webhooks say"
+    " (needs --webhook-secret).",
+)
+@click.option(
+    "--webhook-secret",
+    envvar="STOREMON_WEBHOOK_SECRET",
+    show_envvar=True,
+    help="The webhook signing secret: whsec_ followed by base64.",
+)
+@click.option(
+    "--alertmanager-url",
+    envvar="STOREMON_ALERTMANAGER_URL",
+    show_envvar=True,
+    help="Prometheus Alertmanager to send incidents to as alerts (its v2 API), e.g."
+    " http://127.0.0.1:9093.",
+)
+@click.option(
+    "--alert-after-polls",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    envvar="STOREMON_ALERT_AFTER_POLLS",
+    show_envvar=True,
+    help="Open an incident after this many inactive polls in a row while the store is open.",
+)
+@click.option(
+    "--alert-on-silent/--no-alert-on-silent",
+    default=False,
+    show_default=True,
+    envvar="STOREMON_ALERT_ON_SILENT",
+    show_envvar=True,
+    help="Also open an incident when an open store is silent.",
+)
+@click.option(
+    "--alert-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    envvar="STOREMON_ALERT_TIMEOUT",
+    show_envvar=True,
+    help="Seconds to wait for a receiver's answer before trying again later.",
+)
 def serve(
     home: Path,
     host: str,
@@ -390,6 +449,7 @@ def serve(
     token: str | None,
     keep_reports: int,
     max_upload_mb: int,
+    silent_after_minutes: int,
     max_rows: int,
     max_connections: int,
     header_timeout: float,
@@ -398,6 +458,12 @@ def serve(
     max_header_kb: int,
     page_threads: int,
     forwarded_allow_ips: str,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+    alertmanager_url: str | None,
+    alert_after_polls: int,
+    alert_on_silent: bool,
+    alert_timeout: float,
 ) -> None:
     """Run the HTTP service: stores register and send polls, owners trigger and fetch reports.
 
@@ -408,8 +474,10 @@ def serve(
     Examples:
       storemon serve
       storemon serve --home /var/lib/storemon --port 8080 --token "$(openssl rand -hex 16)"
+      storemon serve --alertmanager-url http://127.0.0.1:9093
     """
     from storemon.service import server
+    from storemon.service.alerts.deliver import webhook_key
     from storemon.service.app import create_app
     from storemon.service.core import HomeInUse, Settings, lock_home
 
@@ -429,6 +497,16 @@ def serve(
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot use home {home}: {error.strerror}") from None
+    if webhook_url and not webhook_secret:
+        raise click.BadParameter("a webhook needs a secret", param_hint="--webhook-secret")
+    if webhook_secret:
+        try:
+            webhook_key(webhook_secret)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--webhook-secret") from None
+    for name, url in (("--webhook-url", webhook_url), ("--alertmanager-url", alertmanager_url)):
+        if url and not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint=name)
     settings = Settings(
         home,
         token,
@@ -437,6 +515,13 @@ def serve(
         max_rows=max_rows,
         body_timeout=body_timeout,
         page_threads=page_threads,
+        silent_after_minutes=silent_after_minutes,
+        webhook_url=webhook_url or None,
+        webhook_secret=webhook_secret or None,
+        alertmanager_url=alertmanager_url or None,
+        alert_after_polls=alert_after_polls,
+        alert_on_silent=alert_on_silent,
+        alert_timeout=alert_timeout,
     )
     limits = server.Limits(header_timeout, keep_alive_timeout, max_header_kb, max_connections)
     eprint(f"serving on http://{host}:{port} (home {home.resolve()}); starting the report worker")

@@ -71,7 +71,9 @@ def report_page(
 
 
 def store_page(
-    connection: duckdb.DuckDBPyConnection, report_query: str, store_id: str
+    connection: duckdb.DuckDBPyConnection,
+    report_query: str,
+    store_id: str,
 ) -> str | None:
     """One store's page: its six measures and its week timeline; None for an unknown store."""
     row = connection.execute(
@@ -86,6 +88,34 @@ def store_page(
         + _ranking_table([row], ranked=False)
         + _LEGEND
         + _store_section(row, _timeline_rows(connection, [store_id])[store_id], None),
+    )
+
+
+def with_incidents(page: str, incidents: list[dict]) -> str:
+    """A store's page with its incidents (docs/alerts.md), newest first, at the end: the page
+    is kept once rendered, the incidents change."""
+    head, tail = page.rsplit("</body>", 1)
+    return f"{head}{_incidents_table(incidents)}\n</body>{tail}"
+
+
+def _incidents_table(incidents: list[dict]) -> str:
+    """A store's incidents (docs/alerts.md) and how their deliveries went."""
+    if not incidents:
+        return "<h2>Incidents</h2><p id=incidents>No incident.</p>"
+    rows = "".join(
+        f"<tr><td>{_e(i['state'])}<td>{_utc(i['started_at'])}"
+        f"<td>{'open' if i['resolved_at'] is None else _utc(i['resolved_at'])}"
+        f"<td>{_e(i['resolution'] or i['reason'])}<td>"
+        + ", ".join(
+            f"{_e(d['receiver'])} {_e(d['change'])}: {_e(d['status'])}"
+            f" ({d['attempts']} {'try' if d['attempts'] == 1 else 'tries'})"
+            for d in i["deliveries"]
+        )
+        for i in incidents
+    )
+    return (
+        "<h2>Incidents</h2><table id=incidents><tr><th>state<th>started (UTC)"
+        f"<th>resolved (UTC)<th>reason<th>deliveries</tr>{rows}</table>"
     )
 
 

@@ -21,7 +21,8 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -276,30 +277,53 @@ def run(
     settings: dict[str, str],
     on_node: Callable[[NodeResult], None] | None = None,
     staged: dict[str, str] | None = None,
+    connection: duckdb.DuckDBPyConnection | None = None,
 ) -> None:
     """Run the plan into `database` (named like the one dbt built: the SQL names its catalog)
     with the run settings as DuckDB variables, as dbt-duckdb would set them on a session;
     raise PlanFailed on the first error or failed test. `staged` maps a staging model to a
     query that yields its rows already parsed (the service's stored polls): its table is
-    created from that query, and the rest of its node (rename, comments) runs as recorded."""
+    created from that query, and the rest of its node (rename, comments) runs as recorded.
+    With `connection` (whose catalog has the recorded name) the plan runs there instead, and
+    the queries of `staged` may read that connection's own tables and views."""
+    results = []
     try:
-        with duckdb.connect(str(database)) as connection:
-            for key, value in plan["settings"].items():
-                escaped = value.replace("'", "''")
-                connection.execute(f"SET {key} = '{escaped}'")
-            for name in plan["variables"]:
-                value = settings.get(name, os.environ.get(f"STOREMON_{name.upper()}", ""))
-                connection.execute(f"SET VARIABLE storemon_{name} = ?", [value])
-            for node in plan["nodes"]:
-                started = time.monotonic()
-                status = _run_node(connection, node, (staged or {}).get(node["name"]))
-                seconds = time.monotonic() - started
-                if node["kind"] != "hook" and on_node:
-                    on_node(NodeResult(node["name"], status, seconds))
+        with duckdb.connect(str(database)) if connection is None else _kept(connection) as used:
+            _run_nodes(used, plan, settings, staged or {}, results, on_node)
     except duckdb.Error as error:
         raise PlanFailed(str(error)) from None
     except (KeyError, TypeError, ValueError) as error:  # not the plan this code records
         raise PlanFailed(f"the plan cannot be run: {error!r}") from None
+
+
+@contextmanager
+def _kept(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    yield connection  # the caller's: not closed here
+
+
+def _run_nodes(
+    connection: duckdb.DuckDBPyConnection,
+    plan: dict,
+    settings: dict[str, str],
+    staged: dict[str, str],
+    results: list[NodeResult],
+    on_node: Callable[[NodeResult], None] | None = None,
+) -> None:
+    """Run the nodes in order; `on_node` receives each as it finishes."""
+    for key, value in plan["settings"].items():
+        escaped = value.replace("'", "''")
+        connection.execute(f"SET {key} = '{escaped}'")
+    for name in plan["variables"]:
+        value = settings.get(name, os.environ.get(f"STOREMON_{name.upper()}", ""))
+        connection.execute(f"SET VARIABLE storemon_{name} = ?", [value])
+    for node in plan["nodes"]:
+        started = time.monotonic()
+        status = _run_node(connection, node, staged.get(node["name"]))
+        seconds = time.monotonic() - started
+        if node["kind"] != "hook":
+            results.append(NodeResult(node["name"], status, seconds))
+            if on_node:
+                on_node(results[-1])
 
 
 def _run_node(connection: duckdb.DuckDBPyConnection, node: dict, staged: str | None) -> str:

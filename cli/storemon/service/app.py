@@ -12,7 +12,16 @@ from storemon import __version__
 from storemon.project import eprint
 from storemon.service.core import Service, Settings, bearer
 from storemon.service.edges import Edges, add_exception_handlers, body_types_of
-from storemon.service.routers import api_docs, ingest, login, metrics, pages, reports
+from storemon.service.routers import (
+    api_docs,
+    incidents,
+    ingest,
+    login,
+    metrics,
+    pages,
+    reports,
+    status,
+)
 from storemon.service.routers.login import LoginGuard
 from storemon.service.schemas import Health, Refusal
 
@@ -75,6 +84,10 @@ def create_app(settings: Settings) -> FastAPI:
         responses={**unauthorized, **refusals(400, 408, 413, 415)},
     )
     app.include_router(pages.router, dependencies=guarded, responses=unauthorized)
+    app.include_router(
+        incidents.router, dependencies=guarded, responses={**unauthorized, **refusals(422)}
+    )
+    app.include_router(status.router, dependencies=guarded, responses=unauthorized)
     metrics.install(app, guarded, responses=unauthorized)
     app.include_router(health)
     app.include_router(login.router)

@@ -31,7 +31,8 @@ class PollBatcher:
 
     def stop(self) -> None:
         self.requests.put(None)
-        self.thread.join(timeout=60)
+        if self.thread.is_alive():  # not when the service failed to start
+            self.thread.join(timeout=60)
 
     def submit(self, polls: list[dict]) -> Future:
         """Queue `polls` to be stored (all, or none when one is invalid); the future's result is

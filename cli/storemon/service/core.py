@@ -7,19 +7,23 @@ import asyncio
 import fcntl
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 from fastapi import HTTPException, Request
 from fastapi.security import HTTPBearer
 
+from storemon.service.alerts import Alerts
+from storemon.service.alerts.incidents import Rules
 from storemon.service.batcher import PollBatcher
 from storemon.service.inbox import Inbox, InvalidRows
+from storemon.service.live import LiveStatus
 from storemon.service.schemas import StoreRegistration, UploadedFile
-from storemon.service.validation import columns_of, file_to_table
+from storemon.service.validation import columns_of, file_to_table, rows_to_table
 from storemon.service.worker import ReportJob, ReportWorker
 
 REPORT_ID = re.compile(r"[0-9a-f]{32}")
@@ -37,6 +41,18 @@ class Settings:
     body_timeout: float | None = 30
     # Report and store pages rendered at once (off the event loop); more wait their turn.
     page_threads: int = 2
+    # An open store whose last poll is older than this is silent (docs/service.md).
+    silent_after_minutes: int = 120
+    # The live status's clock (naive UTC); None: the system's. The tests set their own.
+    clock: Callable[[], datetime] | None = None
+    # Alerts (docs/alerts.md): the receivers and the incident rules.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    alertmanager_url: str | None = None
+    alert_after_polls: int = 2
+    alert_on_silent: bool = False
+    alert_timeout: float = 10.0
+    alertmanager_resend_seconds: float = 60.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -69,12 +85,29 @@ class Service:
         self.inbox.fail_interrupted()
         self.worker = ReportWorker(self.inbox, self.home, settings.keep_reports)
         self.batcher = PollBatcher(self.inbox)
+        self.live = LiveStatus(self.inbox, settings.silent_after_minutes, settings.clock)
+        self.alerts = Alerts(
+            self.inbox,
+            Rules(settings.alert_after_polls, settings.alert_on_silent),
+            webhook_url=settings.webhook_url,
+            webhook_secret=settings.webhook_secret,
+            alertmanager_url=settings.alertmanager_url,
+            timeout=settings.alert_timeout,
+            resend_seconds=settings.alertmanager_resend_seconds,
+        )
 
     def start(self) -> None:
         self.worker.start()
+        assert self.worker.status_plan is not None
+        # The alerts hear every evaluation, the first after start-up included.
+        self.alerts.start()
+        self.live.subscribe(self.alerts.listen)
+        self.live.start(self.worker.status_plan, self.worker.polls_shape)
         self.batcher.start()
 
     def close(self) -> None:
+        self.live.stop()
+        self.alerts.stop()
         self.batcher.stop()
         self.worker.stop()
         self.inbox.close()
@@ -185,6 +218,15 @@ class Service:
         self.worker.submit(ReportJob(report_id, snapshot, report_at, as_of, interpolation))
         return report_id
 
+    def parse_instant(self, text: str) -> datetime | None:
+        """An instant in any timestamp form of the inputs, read by the staging SQL as a poll's
+        timestamp would be (any distance from the clock); None when it is not one."""
+        row = {"store_id": "at", "status": "active", "timestamp_utc": text}
+        with closing(self.inbox.cursor()) as cursor:
+            rows_to_table(cursor, "store_status", [row], "request_instant")
+            staged = self.inbox.stage(cursor, "store_status", "request_instant", counted=False)
+            return cursor.execute(f"select polled_at from {staged.staged}").fetchone()[0]
+
     def _parse_as_of(self, as_of: str):
         """The report time, parsed and checked by the staging SQL as a poll's timestamp would be
         (so a time over a day after the server's clock is `timestamp in the future`)."""
@@ -206,6 +248,15 @@ class Service:
         if found["files_removed"]:
             raise report_removed(report_id)
         return found
+
+    def latest_complete_report(self) -> str | None:
+        """The newest Complete report whose files are kept, for links to store pages."""
+        with closing(self.inbox.cursor()) as cursor:
+            found = cursor.execute(
+                "select report_id from reports where status = 'Complete' and not files_removed"
+                " order by requested_at desc, report_id desc limit 1"
+            ).fetchone()
+        return found[0] if found else None
 
     def report_file(self, report_id: str, name: str) -> Path:
         return self.worker.reports_folder(report_id) / name

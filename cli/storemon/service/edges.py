@@ -31,7 +31,7 @@ from storemon.service.validation import InputShapeError, TooManyRows
 OPEN_PATHS = {"/health", "/login", "/logout"}
 # What the login cookie opens: GET pages that a browser shows (docs/service.md, Signing in).
 # The API of the seeds (/get_report, every POST) still needs the Bearer header.
-COOKIE_PATHS = {"/reports", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+COOKIE_PATHS = {"/reports", "/fleet", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 # Report and store pages, CSVs; the API docs' scripts and styles (routers/api_docs.py).
 COOKIE_PREFIXES = ("/reports/", "/docs/assets/")
 COOKIE_NAME = "storemon_login"

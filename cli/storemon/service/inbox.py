@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +145,16 @@ class Staged:
         )
 
 
+@dataclass
+class Ingested:
+    """What a committed ingestion changed, for the live status: a query of the accepted polls
+    (`store_id, polled_at, is_active`), and the stores whose hours or zone were replaced (a
+    query of `store_id`, or a list), over the ingesting cursor's temporary tables."""
+
+    polls: str | None = None
+    stores: str | list[str] | None = None
+
+
 class Inbox:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -156,6 +166,8 @@ class Inbox:
         # Rows refused since start, by (input, reason): for GET /metrics.
         self.rejected_counts: Counter[tuple[str, str]] = Counter()
         self._counts_lock = threading.Lock()
+        # Told of every committed ingestion, in commit order, with the ingesting cursor.
+        self.observers: list[Callable[[duckdb.DuckDBPyConnection, Ingested], None]] = []
 
     def close(self) -> None:
         self.connection.close()
@@ -215,8 +227,11 @@ class Inbox:
 
     # ------------------------------------------------------------------ ingestion
     @contextmanager
-    def transaction(self, cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:
-        """One writer at a time; committed (and so durable) when the block ends."""
+    def transaction(
+        self, cursor: duckdb.DuckDBPyConnection, ingested: Ingested | None = None
+    ) -> Iterator[None]:
+        """One writer at a time; committed (and so durable) when the block ends. Then, still
+        one at a time, the observers hear of `ingested`."""
         with self.write_lock:
             cursor.execute("begin transaction")
             try:
@@ -225,11 +240,14 @@ class Inbox:
                 cursor.execute("rollback")
                 raise
             cursor.execute("commit")
+            if ingested is not None:
+                for observer in self.observers:
+                    observer(cursor, ingested)
 
     def add_polls(self, cursor, staged: Staged) -> int:
         """Store staged polls once each (a retried poll is not stored again); the number of
         valid polls in the batch."""
-        with self.transaction(cursor):
+        with self.transaction(cursor, Ingested(polls=self._accepted_polls(staged))):
             self._add_polls(cursor, staged)
         return staged.read - staged.rejected
 
@@ -237,7 +255,18 @@ class Inbox:
         """Uploaded inputs, all in one transaction: polls added; a menu_hours file replaces the
         hours of every store it names, a timezones file their zones (the last valid row of a
         store wins: the staging SQL rejects the earlier ones as superseded)."""
-        with self.transaction(cursor):
+        ingested = Ingested(
+            polls=self._accepted_polls(staged["store_status"])
+            if "store_status" in staged
+            else None,
+            stores=" union ".join(
+                f"select stg.store_id from {staged[name].accepted}"
+                for name in ("menu_hours", "timezones")
+                if name in staged
+            )
+            or None,
+        )
+        with self.transaction(cursor, ingested):
             if "store_status" in staged:
                 self._add_polls(cursor, staged["store_status"])
             if "menu_hours" in staged:
@@ -247,7 +276,7 @@ class Inbox:
 
     def register(self, cursor, store_id: str, hours: Staged, zone: Staged | None) -> int:
         """A store's zone and hours become exactly these, at once (no zone: the default)."""
-        with self.transaction(cursor):
+        with self.transaction(cursor, Ingested(stores=[store_id])):
             self._replace_hours(cursor, hours, stores=[store_id])
             self._replace_timezones(cursor, zone, stores=[store_id])
         return hours.read
@@ -255,7 +284,7 @@ class Inbox:
     def register_day(self, cursor, store_id: str, hours: Staged, zone: Staged | None) -> int:
         """The seeds' flat registration: the hours of one day of a store become this row (its
         other days kept), and its zone, when given, this one."""
-        with self.transaction(cursor):
+        with self.transaction(cursor, Ingested(stores=[store_id])):
             day = cursor.execute(f"select day_of_week from {hours.staged}").fetchone()[0]
             # Stored rows keep their day as received ("0", " 0", ...): the staging SQL says
             # which of them fall on this day.
@@ -277,6 +306,10 @@ class Inbox:
             if zone is not None:
                 self._replace_timezones(cursor, zone, stores=[store_id])
         return hours.read
+
+    @staticmethod
+    def _accepted_polls(staged: Staged) -> str:
+        return f"select stg.store_id, stg.polled_at, stg.is_active from {staged.accepted}"
 
     def _add_polls(self, cursor, staged: Staged) -> None:
         cursor.execute(

@@ -185,3 +185,67 @@ class Report(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
+
+
+class DeliveryAttempt(BaseModel):
+    attempt: int = Field(description="1 = the first try")
+    attempted_at: UtcTime
+    status_code: int | None = Field(description="the receiver's HTTP status; null: no answer")
+    error: str | None = Field(description="why it failed; null when delivered")
+    seconds: float = Field(description="how long the try took")
+
+
+class IncidentDelivery(BaseModel):
+    delivery_id: str = Field(description="also the webhook-id of every try")
+    receiver: Literal["webhook", "alertmanager"]
+    change: Literal["opened", "resolved"] = Field(description="which change it carries")
+    status: Literal["pending", "delivered"]
+    attempts: int = Field(description="tries so far")
+    created_at: UtcTime
+    delivered_at: UtcTime | None = None
+    next_attempt_at: UtcTime | None = Field(
+        default=None, description="when the next try is due, while pending"
+    )
+    last_error: str | None = None
+    last_attempts: list[DeliveryAttempt] = Field(description="the latest tries, up to 10")
+
+
+class Incident(BaseModel):
+    incident_id: str
+    store_id: str
+    state: Literal["down", "silent"] = Field(description="the store's state when it opened")
+    started_at: UtcTime = Field(description="when the incident opened")
+    reason: str = Field(description="why it opened")
+    resolved_at: UtcTime | None = Field(default=None, description="null while open")
+    resolution: Literal["up", "closed"] | None = Field(
+        default=None, description="why it resolved: the store is up, or closed"
+    )
+    deliveries: list[IncidentDelivery] = Field(description="to each receiver, oldest first")
+
+
+class StoreStatus(BaseModel):
+    """A store's row of store_status_now (docs/status.md), as `storemon status --format json`
+    writes it: instants in ISO 8601 UTC with `Z`."""
+
+    store_id: str
+    state: Literal["up", "down", "silent", "closed"]
+    is_open: bool
+    last_poll_at: str | None = Field(description="the latest poll at or before the instant")
+    last_status: Literal["active", "inactive"] | None
+    state_since: str | None = Field(description="up, down: the run's first poll; silent: when")
+    closes_at: str | None = Field(description="open: when it closes (within 9 days)")
+    opens_at: str | None = Field(description="closed: when it opens next")
+
+
+class StateCounts(BaseModel):
+    down: int
+    silent: int
+    up: int
+    closed: int
+
+
+class StatusAnswer(BaseModel):
+    status_at: str | None = Field(description="the instant the rows describe (UTC, with Z)")
+    silent_after_minutes: int
+    counts: StateCounts = Field(description="stores per state, of the whole fleet")
+    stores: list[StoreStatus] = Field(description="the stores asked for, by store_id")

@@ -72,11 +72,19 @@ class Validator:
     scans: dict[str, str]
 
     @classmethod
-    def load(cls, target: Path, placeholders: dict[str, Path]) -> Validator:
+    def load(
+        cls, target: Path, placeholders: dict[str, Path], variables: dict[str, str] | None = None
+    ) -> Validator:
+        """`variables`: the settings that the SQL reads as DuckDB variables (compiled for a
+        plan), written into it as the literals that it is otherwise compiled with."""
         folder = target / "compiled" / "storemon" / "models" / "staging"
         compiled, scans = {}, {}
         for name, model in STAGING_MODELS.items():
             compiled[name] = (folder / f"{model}.sql").read_text()
+            for setting, value in (variables or {}).items():
+                literal = "'" + value.replace("'", "''") + "'"
+                variable = f"getvariable('storemon_{setting}')"
+                compiled[name] = compiled[name].replace(variable, literal)
             scans[name] = f"read_parquet('{_quoted(placeholders[name])}', file_row_number = true)"
             if compiled[name].count(scans[name]) != 1:
                 raise RuntimeError(f"compiled {model} does not read its placeholder once")

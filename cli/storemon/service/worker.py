@@ -28,9 +28,11 @@ from pathlib import Path
 
 import duckdb
 
+from storemon import plan
 from storemon.export import Inputs, export
 from storemon.project import run_dbt
 from storemon.service.inbox import SNAPSHOT_HOURS, SNAPSHOT_POLLS, SNAPSHOT_TIMEZONES, Inbox
+from storemon.service.live import PLAN_CATALOG
 from storemon.service.validation import (
     FUTURE_LIMIT_HOURS,
     STAGING_MODELS,
@@ -67,6 +69,7 @@ class ReportWorker:
         self.jobs: queue.Queue[ReportJob | None] = queue.Queue()
         self.ready = threading.Event()
         self.polls_shape: list[tuple[str, str]] = []  # stg_store_status's (column, type)
+        self.status_plan: dict | None = None  # store_status_now's, for the live status
         self.startup_error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="storemon-reports", daemon=True)
 
@@ -98,22 +101,42 @@ class ReportWorker:
             self._report(job)
 
     def _compile_validation(self) -> Validator:
+        """The staging SQL that validates received rows, compiled by dbt over placeholder
+        inputs; and the live status's plan of store_status_now (see live.py), recorded by the
+        same dbt invocation when this home has none for this version of the project: one dbt
+        start-up either way."""
         placeholders = {name: self.work / "inputs" / f"{name}.parquet" for name in STAGING_MODELS}
         for name, path in placeholders.items():
             write_placeholder(path, name)
         state = self.work / "report.dbt"
+        settings = {
+            "status_path": str(placeholders["store_status"]),
+            "hours_path": str(placeholders["menu_hours"]),
+            "timezones_path": str(placeholders["timezones"]),
+            "future_limit_hours": str(FUTURE_LIMIT_HOURS),
+        }
+        plans = self.work / "status.dbt"
+        key = plan.plan_key(settings)
+        if key and (recorded := plan.load(plans, key)):
+            self.status_plan = recorded
+            run_dbt(["compile", "--select", *STAGING_MODELS.values()],
+                    state / "building.duckdb", state, settings)  # fmt: skip
+            return Validator.load(state / "target", placeholders)
+        # The run reads the settings as DuckDB variables (as an export that records its plan
+        # does); the staging SQL it compiles names the placeholders through them.
+        recorder = plan.Recorder()
+        plans.mkdir(parents=True, exist_ok=True)
         run_dbt(
-            ["compile", "--select", *STAGING_MODELS.values()],
-            state / "building.duckdb",
+            ["run", "--select", "+store_status_now"],
+            plans / f"{PLAN_CATALOG}.duckdb",
             state,
-            {
-                "status_path": str(placeholders["store_status"]),
-                "hours_path": str(placeholders["menu_hours"]),
-                "timezones_path": str(placeholders["timezones"]),
-                "future_limit_hours": str(FUTURE_LIMIT_HOURS),
-            },
+            {**settings, "plan": "1"},
+            callbacks=[recorder],
         )
-        return Validator.load(state / "target", placeholders)
+        self.status_plan = recorder.plan()
+        if key:
+            plan.save(plans, key, self.status_plan)
+        return Validator.load(state / "target", placeholders, settings)
 
     def _staged_shape(self, input_name: str) -> list[tuple[str, str]]:
         """The columns and types of a staging model, from its compiled SQL over no rows."""

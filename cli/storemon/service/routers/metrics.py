@@ -105,6 +105,21 @@ class _ServiceCollector:
         queue = GaugeMetricFamily("storemon_report_queue_length", "Reports waiting to run.")
         queue.add_metric([], service.worker.jobs.qsize())
         yield queue
+        live = service.live
+        stores = GaugeMetricFamily(
+            "storemon_stores",
+            "Stores per state at the live status's last evaluation (docs/status.md).",
+            labels=["state"],
+        )
+        for state, count in live.board.counts.items():
+            stores.add_metric([state], count)
+        yield stores
+        evaluations = CounterMetricFamily(
+            "storemon_status_evaluations",
+            "Evaluations of the live status that ran the model, since the service started.",
+        )
+        evaluations.add_metric([], live.evaluations)
+        yield evaluations
         durations = sorted(inbox.report_seconds())
         histogram = HistogramMetricFamily(
             "storemon_report_duration_seconds",
@@ -116,3 +131,17 @@ class _ServiceCollector:
         ] + [("+Inf", len(durations))]
         histogram.add_metric([], buckets, sum_value=sum(durations))
         yield histogram
+        incidents = GaugeMetricFamily(
+            "storemon_incidents_open", "Stores in an open incident (docs/alerts.md)."
+        )
+        incidents.add_metric([], service.alerts.store.open_count())
+        yield incidents
+        pending = GaugeMetricFamily(
+            "storemon_alert_deliveries_pending",
+            "Deliveries of incident changes not yet answered 2xx, by receiver.",
+            labels=["receiver"],
+        )
+        counts = service.alerts.store.pending_counts()
+        for receiver in service.alerts.store.receivers:
+            pending.add_metric([receiver], counts.get(receiver, 0))
+        yield pending

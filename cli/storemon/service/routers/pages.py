@@ -124,7 +124,8 @@ async def report_page(report_id: str, request: Request, service: ServiceDependen
 async def store_page(
     report_id: str, store_id: str, request: Request, service: ServiceDependency
 ) -> HTMLResponse:
-    """One store's page in a Complete report: its six measures and its week timeline. The id
+    """One store's page in a Complete report: its six measures, its week timeline and its
+    incidents (the latest 50, as they are now). The id
     may hold `/`; percent-encode it as a path segment (`a%2Fb`), or use the query form."""
     return await _store_page(report_id, store_id, request, service)
 
@@ -158,4 +159,8 @@ async def _store_page(
     page = await _page(request, cached, render)
     if page is None:
         raise HTTPException(404, detail=f"no store {store_id} in report {report_id}")
-    return HTMLResponse(page)
+    # The incidents change: added to the kept page on each request.
+    incidents = await anyio.to_thread.run_sync(
+        lambda: service.alerts.store.incidents(store_id=store_id, limit=50)
+    )
+    return HTMLResponse(html_report.with_incidents(page, incidents))

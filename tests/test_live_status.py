@@ -1,0 +1,240 @@
+"""The service's live status against the dbt model built over every row sent.
+
+One service runs with a clock of the test's own (Settings.clock). Hypothesis sends polls (on
+time, late by hours, stamped ahead of the clock), batches, registrations in both forms and
+uploads, interleaved with moves of the clock; then `GET /status` (the last evaluation's table)
+and `GET /status?at=` (an instant after the live set's base, and one long before it) must be,
+byte for byte, what `storemon export` of the same rows as files gives in store_status_now at
+that instant (with the status_time setting), formatted by storemon.status as
+`storemon status --format json` formats it. The rows accumulate over the examples, so later
+examples run against a longer history.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+from support import HOURS_HEADER, STATUS_HEADER, ZONES_HEADER, write_csv
+
+from storemon.export import Inputs, export
+from storemon.status import format_instant, read_status, render_json
+
+START = datetime(2024, 11, 4, 6, 0)  # New York fell back the day before
+ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "America/Chicago"]
+STORES = [f"s{n}" for n in range(6)]
+TIMES = ["00:00", "06:30", "09:00", "12:00", "17:00", "22:00", "23:59:59"]
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self.lock:
+            return self.now
+
+    def advance(self, minutes: int) -> None:
+        with self.lock:
+            self.now += timedelta(minutes=minutes)
+
+
+@dataclass
+class Sent:
+    """Every row the service has been sent, as the files that hold the same data."""
+
+    polls: list[tuple[str, str, str]] = field(default_factory=list)
+    hours: dict[str, list[tuple[str, str, str, str]]] = field(default_factory=dict)
+    zones: dict[str, str] = field(default_factory=dict)
+
+    def write(self, folder: Path) -> Inputs:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_csv(folder / "store_status.csv", STATUS_HEADER, self.polls)
+        rows = [row for store in sorted(self.hours) for row in self.hours[store]]
+        write_csv(folder / "menu_hours.csv", HOURS_HEADER, rows)
+        write_csv(folder / "timezones.csv", ZONES_HEADER, sorted(self.zones.items()))
+        return Inputs(
+            folder / "store_status.csv", folder / "menu_hours.csv", folder / "timezones.csv"
+        )
+
+
+@pytest.fixture(scope="module")
+def live(service_client, tmp_path_factory):
+    clock = Clock(START)
+    with service_client(clock=clock) as client:
+        yield client, clock, Sent(), tmp_path_factory.mktemp("expected")
+
+
+def expected_document(sent: Sent, folder: Path, at: datetime) -> tuple[str, dict]:
+    """store_status_now of `storemon export` over the rows sent, at `at`: the stores as
+    `storemon status --format json` writes them, and the counts."""
+    inputs = sent.write(folder / "inputs")
+    saved = os.environ.get("STOREMON_STATUS_TIME")
+    os.environ["STOREMON_STATUS_TIME"] = at.isoformat(sep=" ")
+    try:
+        export(inputs, db_path=folder / "status.duckdb", out="-", write_report=False)
+    finally:
+        if saved is None:
+            os.environ.pop("STOREMON_STATUS_TIME")
+        else:
+            os.environ["STOREMON_STATUS_TIME"] = saved
+    with duckdb.connect(str(folder / "status.duckdb"), read_only=True) as connection:
+        status = read_status(connection)
+    assert status.at == at
+    return render_json(status.rows).rstrip("\n"), status.counts()
+
+
+def stamp(at: datetime) -> str:
+    return at.isoformat(sep=" ", timespec="seconds")
+
+
+# --- what a client does ------------------------------------------------------------------------
+
+stores = st.sampled_from(STORES)
+statuses = st.sampled_from(["active", "inactive"])
+# Minutes from the clock: mostly the last hours, some late (beyond the live set's base, two
+# hours back) or stamped ahead of the clock (the service accepts up to a day).
+offsets = st.one_of(st.integers(-150, 5), st.integers(-3000, -150), st.integers(1, 600))
+polls = st.tuples(stores, statuses, offsets, st.integers(0, 59))
+hours_rows = st.lists(
+    st.tuples(st.integers(0, 6), st.sampled_from(TIMES), st.sampled_from(TIMES)), max_size=4
+)
+actions = st.one_of(
+    st.tuples(st.just("poll"), polls),
+    st.tuples(st.just("polls"), st.lists(polls, min_size=1, max_size=6)),
+    st.tuples(st.just("register"), st.tuples(stores, st.sampled_from([None, *ZONES]), hours_rows)),
+    st.tuples(st.just("flat"), st.tuples(stores, st.sampled_from(ZONES), hours_rows.filter(bool))),
+    st.tuples(st.just("upload"), st.tuples(st.lists(polls, max_size=5), hours_rows, stores)),
+    st.tuples(st.just("clock"), st.integers(1, 400)),
+)
+
+
+def poll_row(clock: Clock, poll) -> tuple[str, str, str]:
+    store, status, minutes, seconds = poll
+    return store, status, stamp(clock() + timedelta(minutes=minutes, seconds=seconds))
+
+
+def act(client, clock: Clock, sent: Sent, action) -> None:
+    kind, value = action
+    if kind == "poll":
+        row = poll_row(clock, value)
+        answer = client.post("/poll", json=dict(zip(STATUS_HEADER, row, strict=True)))
+        sent.polls.append(row)
+    elif kind == "polls":
+        rows = [poll_row(clock, poll) for poll in value]
+        answer = client.post(
+            "/polls", json=[dict(zip(STATUS_HEADER, r, strict=True)) for r in rows]
+        )
+        sent.polls += rows
+    elif kind == "register":
+        store, zone, hours = value
+        body = {
+            "store_id": store,
+            "business_hours": [
+                {"day": d, "start_time_local": s, "end_time_local": e} for d, s, e in hours
+            ],
+        }
+        if zone is not None:
+            body["timezone_str"] = zone
+        answer = client.post("/register_store", json=body)
+        sent.hours[store] = [(store, str(d), s, e) for d, s, e in hours]
+        if zone is None:
+            sent.zones.pop(store, None)
+        else:
+            sent.zones[store] = zone
+    elif kind == "flat":
+        store, zone, hours = value
+        for day, start, end in hours:
+            answer = client.post("/register_store", json={
+                "store_id": store, "timezone_str": zone, "day": day,
+                "start_time_local": start, "end_time_local": end})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            kept = [row for row in sent.hours.get(store, []) if row[1] != str(day)]
+            sent.hours[store] = [*kept, (store, str(day), start, end)]
+            sent.zones[store] = zone
+    elif kind == "upload":
+        poll_list, hours, store = value
+        rows = [poll_row(clock, poll) for poll in poll_list]
+        files = {"store_status": ("store_status.csv", csv_text(STATUS_HEADER, rows))}
+        if hours:
+            hour_rows = [(store, str(d), s, e) for d, s, e in hours]
+            files["menu_hours"] = ("menu_hours.csv", csv_text(HOURS_HEADER, hour_rows))
+            sent.hours[store] = hour_rows
+        answer = client.post("/upload", files=files)
+        sent.polls += rows
+    else:
+        clock.advance(value)
+        client.app.state.service.live.wake()
+        return
+    assert answer.status_code == 200, answer.text
+
+
+def csv_text(header, rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def check(client, sent: Sent, folder: Path, query: str, at: datetime) -> None:
+    answer = client.get(f"/status{query}")
+    assert answer.status_code == 200, answer.text
+    document = answer.json()
+    assert document["status_at"] == format_instant(at)
+    stores, counts = expected_document(sent, folder, at)
+    assert answer.text.endswith(f',"stores":{stores}}}'), (answer.text, stores)
+    assert document["counts"] == counts
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(steps=st.lists(actions, min_size=1, max_size=8), back=st.integers(0, 100))
+def test_status_equals_the_model_over_every_row_sent(live, steps, back):
+    client, clock, sent, folder = live
+    note(f"clock {clock()}")
+    for step in steps:
+        act(client, clock, sent, step)
+    board = client.app.state.service.live.settle()
+    now = clock()
+    assert board.at == now
+    # The last evaluation's table, at the clock.
+    check(client, sent, folder, "", now)
+    # An explicit instant within the live set (after its base, two hours back) ...
+    recent = now - timedelta(minutes=back)
+    check(client, sent, folder, f"?at={recent.isoformat()}Z", recent)
+    # ... and one long before it, from every stored poll.
+    past = now - timedelta(hours=30, minutes=back)
+    check(client, sent, folder, f"?at={past.isoformat()}Z", past)
+
+
+def test_filters_and_counts(live):
+    client, clock, sent, folder = live
+    client.app.state.service.live.settle()
+    everything = client.get("/status").json()
+    for state in ("down", "silent", "up", "closed"):
+        only = client.get("/status", params={"state": state}).json()
+        assert [s["state"] for s in only["stores"]] == [state] * everything["counts"][state]
+        assert only["counts"] == everything["counts"]
+    both = client.get("/status", params=[("state", "down"), ("state", "up")]).json()["stores"]
+    assert {s["state"] for s in both} <= {"down", "up"}
+    one = client.get("/status", params={"store_id": everything["stores"][0]["store_id"]})
+    assert one.json()["stores"] == everything["stores"][:1]
+    assert client.get("/status", params={"store_id": "nope"}).json()["stores"] == []
+    assert json.loads(client.get("/status?at=2024-11-04 06:00:00").text)["status_at"] == (
+        "2024-11-04T06:00:00Z"
+    )
