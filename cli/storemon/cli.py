@@ -201,6 +201,7 @@ def export_command(
             html_stores=html_stores,
             spark_target=spark_target,
             silent_after=silent_after,
+            progress=sys.stderr.isatty(),
         )
     except ExportError as error:
         raise click.ClickException(str(error)) from None
