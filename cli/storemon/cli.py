@@ -183,7 +183,7 @@ def export_command(
       storemon export --data ./loop --as-of 2023-01-25T18:00:00Z --out loop.csv
       storemon export --status polls.csv --hours hours.csv --timezones zones.csv --out -
       storemon export --engine spark --data ./loop
-      storemon export --engine spark --spark-target thrift --data /shared/loop
+      storemon export --engine spark --spark-target thrift --data /data/loop
       storemon export --html report.html --out report.parquet
     """
     try:
@@ -201,6 +201,7 @@ def export_command(
             html_stores=html_stores,
             spark_target=spark_target,
             silent_after=silent_after,
+            progress=sys.stderr.isatty(),
         )
     except ExportError as error:
         raise click.ClickException(str(error)) from None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import fcntl
 import os
+import shutil
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +41,13 @@ STAGING_INPUTS = {
 }
 
 
+# The rows read from each input, as the progress line names them.
+STAGING_ROWS = {
+    "stg_store_status": "polls",
+    "stg_menu_hours": "business-hours rows",
+    "stg_timezones": "timezones",
+}
+
 # What the export reads from the database it builds: with --engine spark these come over from
 # Spark.
 REPORT_TABLES = ["store_uptime_report", "rejected_rows", "int_report_clock", "store_status_now"]
@@ -56,6 +65,39 @@ class Summary:
     stores: int
     rejected_rows: int
     report_at: datetime | None
+
+
+class Progress:
+    """What a long export is doing, for a person at a terminal: each dbt model and test as it
+    finishes, on one status line rewritten in place, then the rows read from each input. Off
+    (nothing printed) when stderr is not a terminal, and under --verbose, which prints every
+    node on a line of its own."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.done = 0
+        self.started = time.monotonic()
+        self.pending = False  # a status line is on the screen
+
+    def note(self, message: str) -> None:
+        if self.live:
+            width = shutil.get_terminal_size().columns - 1
+            sys.stderr.write(f"\r\033[K{f'storemon: {message}'[:width]}")
+            sys.stderr.flush()
+            self.pending = True
+
+    def node(self, node: NodeResult) -> None:
+        self.done += 1
+        self.note(f"[{self.done}] {node.status} {node.name} ({node.seconds:.2f}s)")
+
+    def end(self, message: str = "") -> None:
+        """Clear the status line and print `message` (if any) on a line of its own."""
+        if self.pending:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.pending = False
+        if self.live and message:
+            eprint(message)
 
 
 @dataclass
@@ -121,6 +163,7 @@ def export(
     silent_after: int | None = None,
     write_report: bool = True,
     plans: Path | None = None,
+    progress: bool = False,
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
     the optional HTML page, then move them all into place. A failed or killed run leaves the
@@ -132,7 +175,9 @@ def export(
     `silent_after`: the minutes without a poll after which an open store is silent in
     store_status_now (None: the project's default). `write_report` False builds the database
     only (`out` is then ignored), as `storemon status` does. `plans`: the folder of recorded
-    plans, by default the user's cache (plan.plans_dir)."""
+    plans, by default the user's cache (plan.plans_dir). `progress`: show the work as it goes
+    on stderr (a terminal's; see Progress)."""
+    shown = Progress(progress and not verbose)
     if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
     uris = [path for path in vars(inputs).values() if isinstance(path, str)] if inputs else []
@@ -168,8 +213,9 @@ def export(
                 staged,
                 plans if plans is not None else plan.plans_dir(),
                 silent_after,
+                shown,
             )
-            summary = _check_and_write_report(building, csv_file, out, strict)
+            summary = _check_and_write_report(building, csv_file, out, strict, shown)
             if html_file is not None:
                 _write_html(building, html_file, html, html_stores)
             # The CSV goes first: its folder is the user's choice, so it is the likelier to fail.
@@ -179,6 +225,7 @@ def export(
                 _move(html_file, html)
             _replace_database(building, db_path)
         finally:
+            shown.end()  # an error's message starts on a clean line
             _remove_leftovers(building, csv_file, html_file)
     outputs = [db_path.name] + ([] if out in ("-", "") else [out]) + ([str(html)] if html else [])
     eprint("wrote " + " and ".join(outputs))
@@ -218,7 +265,9 @@ def _build(
     staged: dict[str, str] | None,
     plans: Path | None,
     silent_after: int | None = None,
+    progress: Progress | None = None,
 ) -> None:
+    progress = progress or Progress(False)
     settings = {
         "interpolation": interpolation,
         "report_time": as_of or "",
@@ -245,9 +294,10 @@ def _build(
         settings["spark_warehouse"] = spark.warehouse(state)
         spark.quiet_logging()
 
-    def show(node: NodeResult) -> None:
+    def show(node: NodeResult) -> None:  # as each node finishes
         if verbose:
             eprint(f"  {node.status:<7} {node.name} ({node.seconds:.2f}s)")
+        progress.node(node)
 
     key = plan.plan_key(settings) if engine == "duckdb" else None
     if key and (cached := plan.load(plans, key)):
@@ -261,6 +311,7 @@ def _build(
         # The SQL reads the run settings as DuckDB variables (see the `setting_sql` macro).
         settings["plan"] = "1"
     recorder = plan.Recorder() if key else None
+    progress.note("dbt is reading the project (later exports here replay the plan it records)")
     try:
         run_dbt(
             command,
@@ -289,11 +340,13 @@ def _build(
 
 
 def _check_and_write_report(
-    building: Path, csv_file: Path | None, out: str, strict: bool
+    building: Path, csv_file: Path | None, out: str, strict: bool, progress: Progress
 ) -> Summary:
     """Count rejected rows (stopping here under --strict) and write the CSV to `csv_file`, or
     to stdout when it is None."""
     with duckdb.connect(str(building)) as connection:
+        if progress.live:
+            progress.end(_built_message(connection, progress))
         reasons = connection.execute(
             "select rejection_reason, count(*) from rejected_rows group by 1 order by 2 desc, 1"
         ).fetchall()
@@ -309,6 +362,22 @@ def _check_and_write_report(
         # Fold the write-ahead log into the file so that it moves into place whole.
         connection.execute("checkpoint")
     return Summary(stores, rejected, report_at)
+
+
+def _built_message(connection: duckdb.DuckDBPyConnection, progress: Progress) -> str:
+    """How many nodes ran, how long it took and the rows read from each input (every row of
+    its staging model, accepted or rejected; not there after a Spark build)."""
+    seconds = time.monotonic() - progress.started
+    message = f"built {progress.done} models and tests in {seconds:.1f}s"
+    tables = {
+        row[0] for row in connection.execute("select table_name from duckdb_tables()").fetchall()
+    }
+    read = [
+        f"{connection.execute(f'select count(*) from {model}').fetchone()[0]:,} {name}"
+        for model, name in STAGING_ROWS.items()
+        if model in tables
+    ]
+    return message + (f"; read {', '.join(read)}" if read else "")
 
 
 @contextmanager

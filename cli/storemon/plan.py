@@ -289,14 +289,11 @@ def run(
     results = []
     try:
         with duckdb.connect(str(database)) if connection is None else _kept(connection) as used:
-            _run_nodes(used, plan, settings, staged or {}, results)
+            _run_nodes(used, plan, settings, staged or {}, results, on_node)
     except duckdb.Error as error:
         raise PlanFailed(str(error)) from None
     except (KeyError, TypeError, ValueError) as error:  # not the plan this code records
         raise PlanFailed(f"the plan cannot be run: {error!r}") from None
-    if on_node:
-        for result in results:
-            on_node(result)
 
 
 @contextmanager
@@ -310,7 +307,9 @@ def _run_nodes(
     settings: dict[str, str],
     staged: dict[str, str],
     results: list[NodeResult],
+    on_node: Callable[[NodeResult], None] | None = None,
 ) -> None:
+    """Run the nodes in order; `on_node` receives each as it finishes."""
     for key, value in plan["settings"].items():
         escaped = value.replace("'", "''")
         connection.execute(f"SET {key} = '{escaped}'")
@@ -323,6 +322,8 @@ def _run_nodes(
         seconds = time.monotonic() - started
         if node["kind"] != "hook":
             results.append(NodeResult(node["name"], status, seconds))
+            if on_node:
+                on_node(results[-1])
 
 
 def _run_node(connection: duckdb.DuckDBPyConnection, node: dict, staged: str | None) -> str:

@@ -77,9 +77,9 @@ def run_dbt(
 
     `settings` reach the models as STOREMON_<NAME> environment variables (see the `setting`
     macro): unlike --vars, changing them does not force dbt to re-parse the whole project.
-    dbt's own log lines are silenced (results go through `on_node`); its full debug log is in
-    the state folder's logs/dbt.log; `callbacks` receive dbt's events. The DuckDB file is
-    released before returning.
+    dbt's own log lines are silenced (`on_node` receives each node as it finishes); its full
+    debug log is in the state folder's logs/dbt.log; `callbacks` receive dbt's events. The
+    DuckDB file is released before returning.
     """
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
@@ -101,12 +101,21 @@ def run_dbt(
         "--no-write-json",
     ]  # fmt: skip
     environment = {f"STOREMON_{name.upper()}": value for name, value in settings.items()}
+    callbacks = list(callbacks or [])
+    if on_node:
+
+        def node_finished(event) -> None:  # dbt's EventMsg, as each node finishes
+            if event.info.name == "NodeFinished":
+                node, result = event.data.node_info, event.data.run_result
+                on_node(NodeResult(node.node_name, result.status, result.execution_time))
+
+        callbacks.append(node_finished)
     # A full disk must not turn dbt's log handler into pages of tracebacks on stderr.
     logging.raiseExceptions = False
     environment["STOREMON_DB"] = str(db_path)
     try:
         with _environment(environment):
-            outcome = dbtRunner(callbacks=callbacks or []).invoke(args)
+            outcome = dbtRunner(callbacks=callbacks).invoke(args)
     finally:
         _release_database(DuckDBConnectionManager)
 
@@ -119,9 +128,6 @@ def run_dbt(
         NodeResult(r.node.name, str(r.status), float(r.execution_time or 0.0))
         for r in (outcome.result or [])
     ]
-    if on_node:
-        for result in results:
-            on_node(result)
     failures = [r for r in (outcome.result or []) if str(r.status) in ("error", "fail")]
     if failures:
         first = failures[0]

@@ -15,7 +15,16 @@ from storemon.project import eprint
 from storemon.service.core import Service, Settings, bearer
 from storemon.service.edges import RequestGate, body_types_of
 from storemon.service.errors import add_exception_handlers
-from storemon.service.routers import incidents, ingest, login, metrics, pages, reports, status
+from storemon.service.routers import (
+    api_docs,
+    incidents,
+    ingest,
+    login,
+    metrics,
+    pages,
+    reports,
+    status,
+)
 from storemon.service.routers.login import LoginGuard
 from storemon.service.schemas import Health, Refusal
 
@@ -71,6 +80,9 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Store uptime and downtime during business hours, from hourly polls.",
         lifespan=lifespan,
+        # Served by api_docs from local files instead of FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     # With a token, the guarded routers declare the Bearer scheme and its 401.
     guarded = [Security(bearer)] if settings.token else []
@@ -93,6 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     metrics.install(app, guarded, responses=unauthorized)
     app.include_router(health)
     app.include_router(login.router)
+    api_docs.install(app)
     add_exception_handlers(app)
     app.state.login_guard = LoginGuard()
     app.add_middleware(

@@ -28,7 +28,8 @@ OPEN_PATHS = {"/health", "/login", "/logout"}
 # What the login cookie opens: GET pages that a browser shows (docs/service.md, Signing in).
 # The API of the seeds (/get_report, every POST) still needs the Bearer header.
 COOKIE_PATHS = {"/reports", "/fleet", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-COOKIE_PREFIX = "/reports/"
+# Report and store pages, CSVs; the API docs' scripts and styles (routers/api_docs.py).
+COOKIE_PREFIXES = ("/reports/", "/docs/assets/")
 COOKIE_NAME = "storemon_login"
 COOKIE_MAX_AGE = 7 * 24 * 3600  # seconds a sign-in lasts (docs/service.md, Signing in)
 BODY_MIN_RATE = 1024  # bytes a second a body must average, after its first body_timeout
@@ -215,7 +216,7 @@ class RequestGate:
         ):
             return True
         if method not in ("GET", "HEAD") or not (
-            path in COOKIE_PATHS or path.startswith(COOKIE_PREFIX)
+            path in COOKIE_PATHS or path.startswith(COOKIE_PREFIXES)
         ):
             return False
         cookies = cookie_parser(headers.get("cookie", ""))

@@ -125,7 +125,7 @@ def fleet_page(service: ServiceDependency) -> HTMLResponse:
         f"<meta http-equiv='refresh' content='{REFRESH_SECONDS}'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         "<title>storemon: the fleet now</title>",
-        f"<style>{STYLE}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
         "<h1>The fleet now</h1>",
         f"<p class='at'>at {format_instant(at) or 'no instant yet'} (UTC); "
         f"silent after {live.silent_after_minutes} min without a poll; "
@@ -178,7 +178,7 @@ def _path_part(text: str) -> str:
     return quote(text, safe="")
 
 
-STYLE = """
+CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
 h1 { margin-bottom: 0.2rem; }
 .at { color: #555; margin-top: 0; }
