@@ -22,6 +22,7 @@ from storemon.service.alerts.deliver import (
     webhook_key,
 )
 from storemon.service.alerts.incidents import OpenIncident, Rules, StatusRow, Track, step
+from storemon.service.history import SCHEMA as HISTORY_SCHEMA
 from storemon.service.inbox import SCHEMA as INBOX_SCHEMA
 
 SECRET = "whsec_" + base64.b64encode(b"storemon test signing key 32 byt").decode()
@@ -308,6 +309,7 @@ def test_a_home_written_before_alerts_opens_with_every_row(service_client, tmp_p
     home.mkdir()
     with duckdb.connect(str(home / "inbox.duckdb")) as connection:
         connection.execute(INBOX_SCHEMA)
+        connection.execute(HISTORY_SCHEMA)
         connection.execute(
             "insert into polls values ('7', '2026-03-02 10:00', false, '7', 'inactive',"
             " '2026-03-02 10:00:00 UTC', '2026-03-02 10:00:01')"

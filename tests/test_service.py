@@ -343,7 +343,16 @@ def test_unknown_report_is_404(client, report_id):
 
 
 def test_reports_beyond_keep_reports_answer_410_but_stay_in_the_history(client):
-    ids = [client.post("/trigger_report").json()["report_id"] for _ in range(3)]
+    ids = []
+    for minute in range(3):
+        # A poll between triggers: three reports of different data, none shared.
+        poll = {
+            "store_id": "k1",
+            "status": "active",
+            "timestamp_utc": f"2024-05-01 10:0{minute}:00",
+        }
+        assert client.post("/poll", json=poll).status_code == 200
+        ids.append(client.post("/trigger_report").json()["report_id"])
     for report_id in ids:
         finished(client, report_id)
     history = {r["report_id"]: r for r in client.get("/reports").json()}
@@ -389,12 +398,12 @@ def test_openapi_documents_every_endpoint_with_models(client):
 def test_report_csv_of_a_running_report_is_409(client):
     service = client.app.state.service
     report_id = "f" * 32
-    service.inbox.add_report(report_id, None, "nearest")
+    service.history.add_report(report_id, None, "nearest")
     try:
         assert client.get(f"/reports/{report_id}/report.csv").status_code == 409
         assert client.get(f"/get_report/{report_id}").json()["status"] == "Running"
     finally:
-        service.inbox.update_report(report_id, status="Failed", error="test")
+        service.history.update_report(report_id, status="Failed", error="test")
 
 
 def test_a_report_reads_one_week_of_many_and_equals_the_export_of_all(client, tmp_path):

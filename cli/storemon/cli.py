@@ -183,7 +183,7 @@ def export_command(
       storemon export --data ./loop --as-of 2023-01-25T18:00:00Z --out loop.csv
       storemon export --status polls.csv --hours hours.csv --timezones zones.csv --out -
       storemon export --engine spark --data ./loop
-      storemon export --engine spark --spark-target thrift --data /shared/loop
+      storemon export --engine spark --spark-target thrift --data /data/loop
       storemon export --html report.html --out report.parquet
     """
     try:
@@ -442,6 +442,20 @@ def status_command(
     show_envvar=True,
     help="Seconds to wait for a receiver's answer before trying again later.",
 )
+@click.option(
+    "--max-queued-reports",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Reports that may wait for their turn; past it POST /trigger_report answers 429"
+    " with Retry-After.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only check the home (every block of its inbox read) and exit: 0 and a summary when"
+    " it is sound, 1 and what to do when it is not.",
+)
 def serve(
     home: Path,
     host: str,
@@ -449,6 +463,8 @@ def serve(
     token: str | None,
     keep_reports: int,
     max_upload_mb: int,
+    max_queued_reports: int,
+    check: bool,
     silent_after_minutes: int,
     max_rows: int,
     max_connections: int,
@@ -480,6 +496,7 @@ def serve(
     from storemon.service.alerts.deliver import webhook_key
     from storemon.service.app import create_app
     from storemon.service.core import HomeInUse, Settings, lock_home
+    from storemon.service.home import HomeDamaged, check_home
 
     if token is None and os.environ.get("STOREMON_TOKEN") == "":
         token = ""  # Click takes an empty variable for an unset one: serving open by mistake
@@ -492,11 +509,16 @@ def serve(
         eprint(f"warning: the token is short ({len(token)} characters): use at least"
                f" {MIN_TOKEN_LENGTH}, e.g. `openssl rand -hex 16`")  # fmt: skip
     try:
-        lock_home(home).close()
-    except HomeInUse as error:
+        if not (check and not home.exists()):
+            lock_home(home).close()
+        summary = check_home(home)
+    except (HomeInUse, HomeDamaged) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot use home {home}: {error.strerror}") from None
+    if check:
+        click.echo(summary)
+        return
     if webhook_url and not webhook_secret:
         raise click.BadParameter("a webhook needs a secret", param_hint="--webhook-secret")
     if webhook_secret:
@@ -508,10 +530,11 @@ def serve(
         if url and not url.startswith(("http://", "https://")):
             raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint=name)
     settings = Settings(
-        home,
-        token,
-        keep_reports,
-        max_upload_mb,
+        home=home,
+        token=token,
+        keep_reports=keep_reports,
+        max_upload_mb=max_upload_mb,
+        max_queued_reports=max_queued_reports,
         max_rows=max_rows,
         body_timeout=body_timeout,
         page_threads=page_threads,

@@ -3,15 +3,18 @@ time), opening the home folder and starting the report worker in its lifespan.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Security
+from fastapi import APIRouter, FastAPI, Request, Security
+from fastapi.responses import JSONResponse
 
 from storemon import __version__
 from storemon.project import eprint
 from storemon.service.core import Service, Settings, bearer
-from storemon.service.edges import Edges, add_exception_handlers, body_types_of
+from storemon.service.edges import RequestGate, body_types_of
+from storemon.service.errors import add_exception_handlers
 from storemon.service.routers import (
     api_docs,
     incidents,
@@ -28,11 +31,22 @@ from storemon.service.schemas import Health, Refusal
 health = APIRouter(tags=["health"])
 
 
-# async: answered on the event loop, never queued behind requests waiting for a worker thread.
-@health.get("/health", response_model=Health)
-async def get_health() -> Health:
-    """Liveness; needs no token."""
-    return Health()
+# async: answered on the event loop, never queued behind requests waiting for a worker thread
+# (the checks of degraded() run on the loop's own executor, not the request threads').
+@health.get(
+    "/health",
+    response_model=Health,
+    response_model_exclude_none=True,
+    responses={503: {"model": Health, "description": "degraded: the reasons say why"}},
+)
+async def get_health(request: Request):
+    """200 `{"status": "ok"}` when the service is fine; 503 `{"status": "degraded", "reasons":
+    [...]}` when the home's disk is full or nearly, the inbox cannot be read or the report
+    worker is stuck. Needs no token."""
+    reasons = await asyncio.to_thread(request.app.state.service.degraded)
+    if not reasons:
+        return Health()
+    return JSONResponse(Health(status="degraded", reasons=reasons).model_dump(), 503)
 
 
 # JSON for a client, a page for a browser (edges.unauthorized).
@@ -95,7 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_exception_handlers(app)
     app.state.login_guard = LoginGuard()
     app.add_middleware(
-        Edges,
+        RequestGate,
         token=settings.token,
         max_bytes=settings.max_upload_bytes,
         max_mb=settings.max_upload_mb,

@@ -14,7 +14,8 @@ import threading
 from concurrent.futures import Future
 from contextlib import closing
 
-from storemon.service.inbox import Inbox, InvalidRows
+from storemon.service.errors import InvalidRows
+from storemon.service.inbox import Inbox
 from storemon.service.validation import rows_to_table
 
 MAX_ROWS = 100_000  # per combined batch, beyond the first request
@@ -92,7 +93,7 @@ class PollBatcher:
             if problems:
                 outcomes.append(InvalidRows(problems[:10]))
                 cursor.execute(
-                    f"delete from {staged.staged} where source_row_number between $1 and $2",
+                    f"delete from {staged.staged_table} where source_row_number between $1 and $2",
                     [start + 1, end],
                 )
             else:

@@ -5,22 +5,35 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import math
 import re
+import threading
 import uuid
-from collections.abc import Callable, Iterable
-from contextlib import closing
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from fastapi.security import HTTPBearer
 
 from storemon.service.alerts import Alerts
 from storemon.service.alerts.incidents import Rules
 from storemon.service.batcher import PollBatcher
-from storemon.service.inbox import Inbox, InvalidRows
+from storemon.service.errors import (
+    DiskFull,
+    InvalidRows,
+    ReportNotFound,
+    ReportRemoved,
+    ServiceError,
+    TooManyReports,
+    is_disk_full,
+)
+from storemon.service.health import DiskWatch
+from storemon.service.history import ReportHistory
+from storemon.service.inbox import Inbox
 from storemon.service.live import LiveStatus
 from storemon.service.schemas import StoreRegistration, UploadedFile
 from storemon.service.validation import columns_of, file_to_table, rows_to_table
@@ -35,6 +48,7 @@ class Settings:
     token: str | None = None
     keep_reports: int = 50
     max_upload_mb: int = 512
+    max_queued_reports: int = 20
     # Rows in one request (a batch, a CSV body, each uploaded file); more answer 413.
     max_rows: int = 1_000_000
     # Seconds without a byte of a body that is still arriving; then 408.
@@ -82,9 +96,14 @@ class Service:
         self.home = settings.home.resolve()
         self.lock = lock_home(self.home)
         self.inbox = Inbox(self.home / "inbox.duckdb")
-        self.inbox.fail_interrupted()
-        self.worker = ReportWorker(self.inbox, self.home, settings.keep_reports)
+        self.history = ReportHistory(self.inbox)
+        self.history.fail_interrupted()
+        self.disk = DiskWatch(self.home)
+        self.worker = ReportWorker(
+            self.inbox, self.history, self.home, settings.keep_reports, self.disk
+        )
         self.batcher = PollBatcher(self.inbox)
+        self.trigger_lock = threading.Lock()
         self.live = LiveStatus(self.inbox, settings.silent_after_minutes, settings.clock)
         self.alerts = Alerts(
             self.inbox,
@@ -106,12 +125,47 @@ class Service:
         self.batcher.start()
 
     def close(self) -> None:
+        """Stop at once: the waiting reports are left for the next start to mark, the running
+        one gets a few seconds (docs/operating.md, Stopping)."""
         self.live.stop()
         self.alerts.stop()
         self.batcher.stop()
         self.worker.stop()
         self.inbox.close()
         self.lock.close()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """A block that writes to the home: a full disk refuses it (DiskFull, 507; the
+        transaction rolled back, so nothing stored) and is remembered for /health."""
+        try:
+            yield
+        except ServiceError:
+            raise
+        except Exception as error:
+            if not is_disk_full(error):
+                raise
+            self.disk.failed(error)
+            raise DiskFull() from None
+        self.disk.ok()
+
+    def degraded(self) -> list[str]:
+        """Why the service is degraded (docs/operating.md, Signals); empty when it is fine."""
+        reasons = self.disk.reasons()
+        try:
+            with closing(self.inbox.cursor()) as cursor:
+                cursor.execute("select count(*) from reports").fetchone()
+        except Exception as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            reasons.append(f"inbox: cannot be read ({first})")
+        if not self.worker.alive():
+            reasons.append("reports: the report worker has stopped")
+        if self.worker.unrecorded:
+            reasons.append(
+                f"reports: {len(self.worker.unrecorded)} report outcomes wait to be written"
+                " to the history"
+            )
+        return reasons
 
     def scratch_path(self, suffix: str = "") -> Path:
         folder = self.home / "work" / "scratch"
@@ -124,11 +178,16 @@ class Service:
     async def store_polls(self, polls: list[dict]) -> int:
         """Store JSON polls (all, or none when one is invalid); awaited on the event loop, so
         that a poll costs no hop to a worker thread and back."""
-        return await asyncio.wrap_future(self.batcher.submit(polls))
+        with self.writing():
+            return await asyncio.wrap_future(self.batcher.submit(polls))
 
     def store_polls_csv(self, body: bytes) -> int:
         """A CSV batch: all or nothing, like a JSON one."""
         source = self.scratch_path(".csv")
+        with self.writing():
+            return self._store_polls_csv(source, body)
+
+    def _store_polls_csv(self, source: Path, body: bytes) -> int:
         try:
             source.write_bytes(body)
             with closing(self.inbox.cursor()) as cursor:
@@ -150,7 +209,7 @@ class Service:
         columns = ", ".join(f'"{name}" varchar' for name in names)
         selects = ", ".join(f"unnest(${i + 1}::varchar[])" for i in range(len(names)))
         numbers = f"unnest(${len(names) + 1}::bigint[])"
-        with closing(self.inbox.cursor()) as cursor:
+        with closing(self.inbox.cursor()) as cursor, self.writing():
             cursor.execute(
                 f"create or replace temp table {raw} ({columns}, file_row_number bigint)"
             )
@@ -174,10 +233,12 @@ class Service:
         # empty zone given is checked as it is (an invalid timezone, as in a file).
         given = registration.timezone_str
         zone = {**store, "timezone_str": "UTC" if given is None else given}
-        with closing(self.inbox.cursor()) as cursor:
+        with closing(self.inbox.cursor()) as cursor, self.writing():
             staged_zone = self.inbox.stage_rows(cursor, "timezones", [zone])
             staged_hours = self.inbox.stage_rows(cursor, "menu_hours", hours)
-            store_id = cursor.execute(f"select store_id from {staged_zone.staged}").fetchone()[0]
+            store_id = cursor.execute(
+                f"select store_id from {staged_zone.staged_table}"
+            ).fetchone()[0]
             register = self.inbox.register if flat is None else self.inbox.register_day
             return register(
                 cursor, store_id, staged_hours, staged_zone if given is not None else None
@@ -188,7 +249,7 @@ class Service:
     ) -> dict[str, UploadedFile]:
         """Uploaded files: every one read and staged first (an unreadable one refuses them
         all), then all stored in one transaction."""
-        with closing(self.inbox.cursor()) as cursor:
+        with closing(self.inbox.cursor()) as cursor, self.writing():
             staged = {}
             for name, source in sources.items():
                 file_to_table(cursor, name, source, f"upload_{name}", labels[name],
@@ -207,16 +268,46 @@ class Service:
 
     # ------------------------------------------------------------------ reports
     def trigger_report(self, as_of: str | None, interpolation: str) -> str:
+        """Queue a report, or answer the id of a waiting one that would be the same (same
+        report time and interpolation, nothing stored since); refused when the queue is full."""
         report_at = self._parse_as_of(as_of) if as_of is not None else None
-        snapshot = self.inbox.cursor()
-        # The report sees exactly what was committed before this answer: a transaction's
-        # snapshot is fixed by its first read, here, not when the worker gets to it.
-        snapshot.execute("begin transaction")
-        snapshot.execute("select count(*) from polls").fetchall()
+        with self.trigger_lock:
+            snapshot = self.inbox.cursor()
+            try:
+                job = self._queue_report(snapshot, report_at, as_of, interpolation)
+            except BaseException:
+                snapshot.close()
+                raise
+            if job.snapshot is not snapshot:  # shared with a waiting report
+                snapshot.close()
+            else:
+                self.worker.submit(job)
+            return job.report_id
+
+    def _queue_report(self, snapshot, report_at, as_of: str | None, interpolation: str):
+        # No write commits while the inbox's write count is read and the snapshot taken.
+        with self.inbox.write_lock:
+            key = (report_at, interpolation, self.inbox.generation)
+            shared = self.worker.waiting_report(key)
+            if shared is not None:
+                return ReportJob(shared, None, report_at, as_of, interpolation, key)
+            queued = self.worker.queued()
+            if queued >= self.settings.max_queued_reports:
+                raise TooManyReports(queued, self._retry_after())
+            # The report sees exactly what was committed before this answer: a transaction's
+            # snapshot is fixed by its first read, here, not when the worker gets to it.
+            snapshot.execute("begin transaction")
+            snapshot.execute("select count(*) from polls").fetchall()
         report_id = uuid.uuid4().hex
-        self.inbox.add_report(report_id, as_of, interpolation)
-        self.worker.submit(ReportJob(report_id, snapshot, report_at, as_of, interpolation))
-        return report_id
+        with self.writing():
+            self.history.add_report(report_id, as_of, interpolation)
+        return ReportJob(report_id, snapshot, report_at, as_of, interpolation, key)
+
+    def _retry_after(self) -> int:
+        """Seconds until a place in the queue is likely free: about one report's time."""
+        seconds = self.history.report_seconds()
+        typical = sum(seconds) / len(seconds) if seconds else 1.0
+        return max(1, min(3600, math.ceil(typical)))
 
     def parse_instant(self, text: str) -> datetime | None:
         """An instant in any timestamp form of the inputs, read by the staging SQL as a poll's
@@ -225,7 +316,7 @@ class Service:
         with closing(self.inbox.cursor()) as cursor:
             rows_to_table(cursor, "store_status", [row], "request_instant")
             staged = self.inbox.stage(cursor, "store_status", "request_instant", counted=False)
-            return cursor.execute(f"select polled_at from {staged.staged}").fetchone()[0]
+            return cursor.execute(f"select polled_at from {staged.staged_table}").fetchone()[0]
 
     def _parse_as_of(self, as_of: str):
         """The report time, parsed and checked by the staging SQL as a poll's timestamp would be
@@ -238,15 +329,15 @@ class Service:
                 reason = error.problems[0]["reason"].replace("timestamp_utc", "as_of")
                 problem = {"row": 1, "field": "as_of", "reason": reason, "values": as_of}
                 raise InvalidRows([problem]) from None
-            return cursor.execute(f"select polled_at from {staged.staged}").fetchone()[0]
+            return cursor.execute(f"select polled_at from {staged.staged_table}").fetchone()[0]
 
     def report(self, report_id: str) -> dict:
         """The history row of a report; 404 when unknown, 410 when its files were removed."""
-        found = self.inbox.report(report_id) if REPORT_ID.fullmatch(report_id) else None
+        found = self.history.report(report_id) if REPORT_ID.fullmatch(report_id) else None
         if found is None:
-            raise HTTPException(404, detail=f"no report {report_id}")
+            raise ReportNotFound(report_id)
         if found["files_removed"]:
-            raise report_removed(report_id)
+            raise ReportRemoved(report_id)
         return found
 
     def latest_complete_report(self) -> str | None:
@@ -262,16 +353,11 @@ class Service:
         return self.worker.reports_folder(report_id) / name
 
 
-def report_removed(report_id: str) -> HTTPException:
-    """410: the report's files were removed to bound the disk (or are being removed now)."""
-    return HTTPException(410, detail=f"report {report_id} was removed (--keep-reports)")
-
-
 async def get_service(request: Request) -> Service:
     # async: FastAPI would run a plain function in a worker thread, for every request.
     return request.app.state.service
 
 
-# Declares the Bearer scheme in the OpenAPI schema (the check itself runs in edges.Edges,
+# Declares the Bearer scheme in the OpenAPI schema (the check itself runs in edges.RequestGate,
 # before any body is read).
 bearer = HTTPBearer(auto_error=False, description="the token given to `storemon serve --token`")

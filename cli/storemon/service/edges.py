@@ -1,8 +1,8 @@
 """The edges of the service (docs/service.md, Bad requests), in one ASGI middleware that runs
 before any route reads a body: the token (or, for the GET pages, the login cookie), the
 body's declared type and encoding, its size counted as it arrives, and a request id for any
-unexpected error.
-Then the exception handlers that turn every other refusal into a JSON 4xx."""
+unexpected error. Every other refusal is raised as an exception of errors.py, which has its
+one handler."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import hmac
 import html
-import json
 import secrets
 import time
 import traceback
@@ -18,15 +17,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import HTTPException, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storemon.project import eprint
-from storemon.service.inbox import InvalidRows
-from storemon.service.validation import InputShapeError, TooManyRows
 
 OPEN_PATHS = {"/health", "/login", "/logout"}
 # What the login cookie opens: GET pages that a browser shows (docs/service.md, Signing in).
@@ -36,7 +32,6 @@ COOKIE_PATHS = {"/reports", "/fleet", "/docs", "/docs/oauth2-redirect", "/redoc"
 COOKIE_PREFIXES = ("/reports/", "/docs/assets/")
 COOKIE_NAME = "storemon_login"
 COOKIE_MAX_AGE = 7 * 24 * 3600  # seconds a sign-in lasts (docs/service.md, Signing in)
-INPUT_ECHO = 200  # characters of a refused value echoed back
 BODY_MIN_RATE = 1024  # bytes a second a body must average, after its first body_timeout
 # Headers of every answer; the policy only on the service's own pages (/docs and /redoc load
 # Swagger UI and ReDoc with inline scripts from a CDN).
@@ -49,6 +44,10 @@ DOCS_PAGES = {"/docs", "/redoc", "/docs/oauth2-redirect"}
 
 
 class BodyTooLarge(HTTPException):
+    """Raised while a body streams in, from inside the route's read of it: FastAPI passes an
+    HTTPException on (any other exception there becomes its own 400), so this one refusal is
+    an HTTP type, at the edge where it belongs."""
+
     def __init__(self, limit_mb: int) -> None:
         super().__init__(413, detail=f"body over the limit of {limit_mb} MB")
 
@@ -81,9 +80,9 @@ def cookie_is_valid(token: str, value: str, now: float | None = None) -> bool:
 
 
 def token_bytes(header_value: str) -> bytes:
-    """A header's bytes as received (ASGI servers hand them over; the dict of `Edges` holds them
-    decoded as latin-1). A token is compared as its UTF-8 bytes, so a non-ASCII token works in
-    the header, sent as UTF-8 (curl does), as it does in the sign-in form."""
+    """A header's bytes as received (ASGI servers hand them over; the dict of `RequestGate`
+    holds them decoded as latin-1). A token is compared as its UTF-8 bytes, so a non-ASCII
+    token works in the header, sent as UTF-8 (curl does), as it does in the sign-in form."""
     return header_value.encode("latin-1")
 
 
@@ -110,8 +109,9 @@ def unauthorized(accept: str, next_page: str = "/reports") -> Response:
     return JSONResponse({"detail": "missing or wrong bearer token"}, 401, headers=headers)
 
 
-class Edges:
-    """Pure ASGI middleware: nothing of a refused request's body is ever read."""
+class RequestGate:
+    """Pure ASGI middleware that lets a request reach the routes only past its checks: nothing
+    of a refused request's body is ever read."""
 
     def __init__(
         self,
@@ -260,58 +260,3 @@ def body_types_of(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[st
         return found
 
     return body_types
-
-
-def _text(value: object) -> str:
-    """Text that UTF-8 can carry: a lone surrogate (JSON can escape one) becomes '?'."""
-    return str(value).encode("utf-8", "replace").decode("utf-8")
-
-
-def _echo(value: Any) -> Any:
-    """A refused value as JSON, shortened; bytes (an unparsed body) as text."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if isinstance(value, str):
-        return _text(value[:INPUT_ECHO])
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")
-    except (TypeError, ValueError):  # not JSON, NaN, a lone surrogate
-        return _text(str(value)[:INPUT_ECHO])
-    return value if len(text) <= INPUT_ECHO else text[:INPUT_ECHO]
-
-
-def field_problems(errors: list[dict]) -> list[dict]:
-    """pydantic's errors as plain JSON: where, what, why, and (shortened) the value given."""
-    return [
-        {
-            "loc": [
-                part if isinstance(part, int) else _text(part) for part in error.get("loc", ())
-            ],
-            "msg": _text(error.get("msg", "")),
-            "type": _text(error.get("type", "")),
-            "input": _echo(error.get("input")),
-        }
-        for error in errors
-    ]
-
-
-def add_exception_handlers(app) -> None:
-    """Every refusal a JSON `detail` (docs/service.md, Bad requests); a handler that cannot
-    fail itself."""
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": field_problems(list(error.errors()))}, 422)
-
-    @app.exception_handler(InvalidRows)
-    async def invalid_rows(request: Request, error: InvalidRows) -> JSONResponse:
-        return JSONResponse({"detail": error.problems}, 422)
-
-    @app.exception_handler(TooManyRows)
-    async def too_many_rows(request: Request, error: TooManyRows) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, 413)
-
-    @app.exception_handler(InputShapeError)
-    async def unreadable_body(request: Request, error: InputShapeError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, 422)

@@ -1,19 +1,21 @@
 """The service's store: one DuckDB file (`<home>/inbox.duckdb`) holding every received row as
-text, as received, beside the values the staging SQL parsed from it, and the history of the
-reports. The server process is its only writer; each request is one transaction, committed
-before the answer, so an answered row survives a crash (DuckDB syncs its log on commit)."""
+text, as received, beside the values the staging SQL parsed from it (the history of the
+reports lives in the same file: history.py). The server process is its only writer; each
+request is one transaction, committed before the answer, so an answered row survives a crash
+(DuckDB syncs its log on commit)."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from storemon.service.errors import InvalidRows
 from storemon.service.validation import REASON_FIELDS, Validator, rows_to_table
 
 SCHEMA = """
@@ -41,96 +43,17 @@ create table if not exists timezones (
     raw_timezone_str varchar,
     received_at timestamp not null
 );
-create table if not exists reports (
-    report_id varchar primary key,
-    requested_at timestamp not null,
-    started_at timestamp,
-    finished_at timestamp,
-    as_of varchar,
-    report_at timestamp,
-    interpolation varchar not null,
-    status varchar not null,
-    stores bigint,
-    rejected_rows bigint,
-    seconds double,
-    error varchar,
-    files_removed boolean not null default false
-);
 """
-
-# What a report reads of the stored polls: per store, every poll in the report's week, the
-# last poll before it (what the week starts with), and for a store with no poll at or before
-# the report time its first poll after (so it keeps its row, with NULL measures). The result
-# is the report of all stored polls (a status in the week comes from these polls alone: nothing
-# else reaches into the week), at the cost of one week. Each poll comes as the staging SQL
-# parsed it when it arrived, with its `rowid` (to fetch its text from: the sort that numbers
-# the polls in the order of the report's input file is cheaper without the text). $1: the
-# report time, NULL for the latest poll.
-SNAPSHOT_POLLS = """
-with
-clock as (
-    select coalesce($1::timestamp, (select max(polled_at) from polls)) as report_at
-),
-bounds as (
-    select report_at, report_at - interval 168 hour as week_start_at from clock
-),
-last_before_week as (
-    select polls.store_id, max(polls.polled_at) as polled_at
-    from polls cross join bounds
-    where polls.polled_at < bounds.week_start_at
-    group by polls.store_id
-),
-first_of_stores_after as (
-    select polls.store_id, min(polls.polled_at) as polled_at
-    from polls
-    group by polls.store_id
-    having min(polls.polled_at) > (select report_at from bounds)
-)
-select
-    row_number() over (
-        order by polls.store_id, polls.polled_at, polls.is_active
-    ) as source_row_number,
-    polls.store_id,
-    polls.polled_at,
-    polls.is_active,
-    polls.rowid as poll_row
-from polls cross join bounds
-where polls.polled_at between bounds.week_start_at and bounds.report_at
-    or (polls.store_id, polls.polled_at) in (select * from last_before_week)
-    or (polls.store_id, polls.polled_at) in (select * from first_of_stores_after)
-"""
-SNAPSHOT_HOURS = """
-select
-    raw_store_id as store_id,
-    raw_day as "day",
-    raw_start_time_local as start_time_local,
-    raw_end_time_local as end_time_local
-from business_hours
-order by store_id, raw_day, raw_start_time_local, raw_end_time_local
-"""
-SNAPSHOT_TIMEZONES = """
-select raw_store_id as store_id, raw_timezone_str as timezone_str
-from timezones
-order by store_id
-"""
-
-
-class InvalidRows(Exception):
-    """Rows that the staging SQL rejects; `problems` name the row (1 = first), field, reason."""
-
-    def __init__(self, problems: list[dict]) -> None:
-        super().__init__(problems)
-        self.problems = problems
 
 
 @dataclass
 class Staged:
-    """A batch after staging: temporary tables of its rows as received (`raw`, numbered by
-    `file_row_number`) and as the staging SQL made them (`staged`), and what it read and
-    rejected."""
+    """A batch after staging: the names of the temporary tables of its rows as received
+    (`raw_table`, numbered by `file_row_number`) and as the staging SQL made them
+    (`staged_table`), and what it read and rejected."""
 
-    raw: str
-    staged: str
+    raw_table: str
+    staged_table: str
     read: int
     rejected: int
     first_rejected: list[dict]
@@ -139,7 +62,7 @@ class Staged:
     def accepted(self) -> str:
         """The accepted rows: staged values beside the raw text they came from."""
         return (
-            f"{self.staged} as stg inner join {self.raw} as raw"
+            f"{self.staged_table} as stg inner join {self.raw_table} as raw"
             " on stg.source_row_number = raw.file_row_number + 1"
             " where stg.rejection_reason is null"
         )
@@ -162,6 +85,9 @@ class Inbox:
         self.connection.execute("set TimeZone = 'UTC'")
         self.connection.execute(SCHEMA)
         self.write_lock = threading.Lock()
+        # Committed writes since start: two reports triggered at the same count see the same
+        # data (core.Service.trigger_report).
+        self.generation = 0
         self.validator: Validator | None = None  # set by the worker once dbt has compiled
         # Rows refused since start, by (input, reason): for GET /metrics.
         self.rejected_counts: Counter[tuple[str, str]] = Counter()
@@ -236,10 +162,14 @@ class Inbox:
             cursor.execute("begin transaction")
             try:
                 yield
+                cursor.execute("commit")
             except BaseException:
-                cursor.execute("rollback")
+                # A failed commit (a full disk) may leave the transaction open or end it:
+                # either way the cursor must be usable for the next one.
+                with suppress(duckdb.Error):
+                    cursor.execute("rollback")
                 raise
-            cursor.execute("commit")
+            self.generation += 1
             if ingested is not None:
                 for observer in self.observers:
                     observer(cursor, ingested)
@@ -285,7 +215,7 @@ class Inbox:
         """The seeds' flat registration: the hours of one day of a store become this row (its
         other days kept), and its zone, when given, this one."""
         with self.transaction(cursor, Ingested(stores=[store_id])):
-            day = cursor.execute(f"select day_of_week from {hours.staged}").fetchone()[0]
+            day = cursor.execute(f"select day_of_week from {hours.staged_table}").fetchone()[0]
             # Stored rows keep their day as received ("0", " 0", ...): the staging SQL says
             # which of them fall on this day.
             stored = cursor.execute(
@@ -354,54 +284,7 @@ class Inbox:
                 """
             )
 
-    # ------------------------------------------------------------------ reports
+    # ------------------------------------------------------------------ figures
     def count_polls(self) -> int:
         with closing(self.cursor()) as cursor:
             return cursor.execute("select count(*) from polls").fetchone()[0]
-
-    def report_seconds(self) -> list[float]:
-        """How long each finished report took (complete or failed)."""
-        with closing(self.cursor()) as cursor:
-            rows = cursor.execute(
-                "select seconds from reports where seconds is not null and status != 'Running'"
-            ).fetchall()
-        return [seconds for (seconds,) in rows]
-
-    def add_report(self, report_id: str, as_of: str | None, interpolation: str) -> None:
-        with self.write_lock:
-            self.connection.execute(
-                "insert into reports (report_id, requested_at, as_of, interpolation, status)"
-                " values ($1, now()::timestamp, $2, $3, 'Running')",
-                [report_id, as_of, interpolation],
-            )
-
-    def update_report(self, report_id: str, **values: object) -> None:
-        columns = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(values))
-        with self.write_lock:
-            cursor = self.cursor()
-            cursor.execute(
-                f"update reports set {columns} where report_id = $1",
-                [report_id, *values.values()],
-            )
-
-    def report(self, report_id: str) -> dict | None:
-        found = self.reports(report_id)
-        return found[0] if found else None
-
-    def reports(self, report_id: str | None = None) -> list[dict]:
-        cursor = self.cursor()
-        result = cursor.execute(
-            "select * from reports where $1 is null or report_id = $1"
-            " order by requested_at desc, report_id desc",
-            [report_id],
-        )
-        names = [column[0] for column in result.description]
-        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-    def fail_interrupted(self) -> None:
-        """Reports that were running or waiting when the server stopped cannot finish."""
-        with self.write_lock:
-            self.connection.execute(
-                "update reports set status = 'Failed', error = 'interrupted',"
-                " finished_at = now()::timestamp where status = 'Running'"
-            )

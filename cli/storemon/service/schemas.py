@@ -184,7 +184,10 @@ class Report(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = "ok"
+    reasons: list[str] | None = Field(
+        default=None, description="when degraded: what and why (docs/operating.md, Signals)"
+    )
 
 
 class DeliveryAttempt(BaseModel):

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from storemon.project import input_columns
+from storemon.service.errors import InputShapeError, TooManyRows
 
 STAGING_MODELS = {
     "store_status": "stg_store_status",
@@ -39,17 +40,6 @@ REASON_FIELDS = {
     "unparseable end_time_local": "end_time_local",
     "invalid timezone": "timezone_str",
 }
-
-
-class InputShapeError(Exception):
-    """A file or body that is not a table of the input's columns (the message names which)."""
-
-
-class TooManyRows(Exception):
-    """More rows in one request than `--max-rows` (413; nothing stored)."""
-
-    def __init__(self, limit: int, label: str = "the request") -> None:
-        super().__init__(f"{label} has more than {limit} rows, the limit (--max-rows)")
 
 
 def columns_of(input_name: str) -> list[str]:

@@ -17,11 +17,11 @@ rows read: for a service report, the polls of its snapshot.
 
 from __future__ import annotations
 
-import queue
 import shutil
 import threading
 import time
-from contextlib import closing
+from collections import deque
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,10 @@ import duckdb
 from storemon import plan
 from storemon.export import Inputs, export
 from storemon.project import run_dbt
-from storemon.service.inbox import SNAPSHOT_HOURS, SNAPSHOT_POLLS, SNAPSHOT_TIMEZONES, Inbox
+from storemon.service.errors import is_disk_full
+from storemon.service.health import DiskWatch
+from storemon.service.history import ReportHistory
+from storemon.service.inbox import Inbox
 from storemon.service.live import PLAN_CATALOG
 from storemon.service.validation import (
     FUTURE_LIMIT_HOURS,
@@ -50,6 +53,62 @@ PARSED_POLLS = "store_status.parsed.parquet"
 # others are NULL: a stored poll was accepted).
 STORED_COLUMNS = ("source_row_number", "store_id", "polled_at", "is_active")
 
+# What a report reads of the stored polls: per store, every poll in the report's week, the
+# last poll before it (what the week starts with), and for a store with no poll at or before
+# the report time its first poll after (so it keeps its row, with NULL measures). The result
+# is the report of all stored polls (a status in the week comes from these polls alone: nothing
+# else reaches into the week), at the cost of one week. Each poll comes as the staging SQL
+# parsed it when it arrived, with its `rowid` (to fetch its text from: the sort that numbers
+# the polls in the order of the report's input file is cheaper without the text). $1: the
+# report time, NULL for the latest poll.
+SNAPSHOT_POLLS = """
+with
+clock as (
+    select coalesce($1::timestamp, (select max(polled_at) from polls)) as report_at
+),
+bounds as (
+    select report_at, report_at - interval 168 hour as week_start_at from clock
+),
+last_before_week as (
+    select polls.store_id, max(polls.polled_at) as polled_at
+    from polls cross join bounds
+    where polls.polled_at < bounds.week_start_at
+    group by polls.store_id
+),
+first_of_stores_after as (
+    select polls.store_id, min(polls.polled_at) as polled_at
+    from polls
+    group by polls.store_id
+    having min(polls.polled_at) > (select report_at from bounds)
+)
+select
+    row_number() over (
+        order by polls.store_id, polls.polled_at, polls.is_active
+    ) as source_row_number,
+    polls.store_id,
+    polls.polled_at,
+    polls.is_active,
+    polls.rowid as poll_row
+from polls cross join bounds
+where polls.polled_at between bounds.week_start_at and bounds.report_at
+    or (polls.store_id, polls.polled_at) in (select * from last_before_week)
+    or (polls.store_id, polls.polled_at) in (select * from first_of_stores_after)
+"""
+SNAPSHOT_HOURS = """
+select
+    raw_store_id as store_id,
+    raw_day as "day",
+    raw_start_time_local as start_time_local,
+    raw_end_time_local as end_time_local
+from business_hours
+order by store_id, raw_day, raw_start_time_local, raw_end_time_local
+"""
+SNAPSHOT_TIMEZONES = """
+select raw_store_id as store_id, raw_timezone_str as timezone_str
+from timezones
+order by store_id
+"""
+
 
 @dataclass
 class ReportJob:
@@ -58,15 +117,47 @@ class ReportJob:
     report_at: object  # the parsed as_of, or None for the latest poll
     as_of: str | None
     interpolation: str
+    # What the report is of: its parameters and the inbox's write count when it was triggered.
+    # A later trigger with the same key (nothing stored since) shares this report.
+    key: tuple = ()
+
+    def release(self) -> None:
+        """End the snapshot's transaction (once; later calls do nothing)."""
+        try:
+            self.snapshot.execute("rollback")
+        except duckdb.Error:
+            pass  # already ended, or the connection is gone
+        finally:
+            self.snapshot.close()
 
 
 class ReportWorker:
-    def __init__(self, inbox: Inbox, home: Path, keep_reports: int) -> None:
+    """Reports wait in a queue (bounded by the service: core.Service.trigger_report) and run one
+    at a time. Whatever goes wrong in one, the report ends Failed and the next one runs: a
+    history row that cannot be written (a full disk) is kept and written as soon as it can be."""
+
+    RETRY_SECONDS = 2.0  # how often unrecorded outcomes are retried while the queue is empty
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        history: ReportHistory,
+        home: Path,
+        keep_reports: int,
+        disk: DiskWatch | None = None,
+    ) -> None:
         self.inbox = inbox
+        self.history = history
         self.home = home
         self.keep_reports = keep_reports
+        self.disk = disk or DiskWatch(home)
         self.work = home / "work"
-        self.jobs: queue.Queue[ReportJob | None] = queue.Queue()
+        self.waiting: deque[ReportJob] = deque()
+        self.changed = threading.Condition()
+        self.stopping = False
+        self.running: ReportJob | None = None
+        # History updates that failed (report id, columns), retried in order.
+        self.unrecorded: list[tuple[str, dict]] = []
         self.ready = threading.Event()
         self.polls_shape: list[tuple[str, str]] = []  # stg_store_status's (column, type)
         self.status_plan: dict | None = None  # store_status_now's, for the live status
@@ -78,12 +169,38 @@ class ReportWorker:
         if not self.ready.wait(timeout) or self.startup_error:
             raise RuntimeError(f"the report worker could not start: {self.startup_error}")
 
-    def stop(self) -> None:
-        self.jobs.put(None)
-        self.thread.join(timeout=600)
+    def stop(self, grace: float = 5.0) -> bool:
+        """Stop taking reports: the waiting ones are dropped (their history rows stay Running
+        until the next start marks them: history.ReportHistory.fail_interrupted), the running
+        one gets `grace` seconds to finish. True when the thread has ended."""
+        with self.changed:
+            self.stopping = True
+            dropped = list(self.waiting)
+            self.waiting.clear()
+            self.changed.notify_all()
+        for job in dropped:
+            job.release()
+        if self.thread.is_alive():
+            self.thread.join(timeout=grace)
+        return not self.thread.is_alive()
 
     def submit(self, job: ReportJob) -> None:
-        self.jobs.put(job)
+        with self.changed:
+            self.waiting.append(job)
+            self.changed.notify_all()
+
+    def queued(self) -> int:
+        """Reports waiting for their turn (the running one not counted)."""
+        with self.changed:
+            return len(self.waiting)
+
+    def waiting_report(self, key: tuple) -> str | None:
+        """The id of a waiting report with this key, if any."""
+        with self.changed:
+            return next((job.report_id for job in self.waiting if job.key == key), None)
+
+    def alive(self) -> bool:
+        return self.thread.is_alive() or not self.ready.is_set()
 
     def reports_folder(self, report_id: str) -> Path:
         return self.home / "reports" / report_id
@@ -97,8 +214,47 @@ class ReportWorker:
             return
         finally:
             self.ready.set()
-        while (job := self.jobs.get()) is not None:
-            self._report(job)
+        while (job := self._next()) is not None:
+            try:
+                self._report(job)
+            except BaseException as error:  # noqa: BLE001 - the worker outlives any report
+                self._record(job.report_id, **_failure(error, started=None))
+            finally:
+                self.running = None
+                job.release()
+
+    def _next(self) -> ReportJob | None:
+        """The next report, once unrecorded outcomes are written; None when stopping."""
+        while True:
+            with self.changed:
+                while not self.stopping and not self.unrecorded and not self.waiting:
+                    self.changed.wait()
+                if self.stopping:
+                    return None
+                if not self.unrecorded:
+                    self.running = self.waiting.popleft()
+                    return self.running
+            # Outside the lock: a write that fails again waits a little before the next try.
+            if not self._write_unrecorded():
+                with self.changed:
+                    self.changed.wait(self.RETRY_SECONDS)
+
+    def _record(self, report_id: str, **values: object) -> bool:
+        """Write a history update, or keep it for later (unrecorded ones first, in order)."""
+        self.unrecorded.append((report_id, values))
+        return self._write_unrecorded()
+
+    def _write_unrecorded(self) -> bool:
+        while self.unrecorded:
+            report_id, values = self.unrecorded[0]
+            try:
+                self.history.update_report(report_id, **values)
+            except Exception as error:
+                if is_disk_full(error):
+                    self.disk.failed(error)
+                return False
+            self.unrecorded.pop(0)
+        return True
 
     def _compile_validation(self) -> Validator:
         """The staging SQL that validates received rows, compiled by dbt over placeholder
@@ -163,8 +319,8 @@ class ReportWorker:
     def _report(self, job: ReportJob) -> None:
         started = time.monotonic()
         folder = self.reports_folder(job.report_id)
-        self.inbox.update_report(job.report_id, started_at=_now())
         try:
+            self.history.update_report(job.report_id, started_at=_now())
             inputs = self._snapshot(job, folder / "inputs")
             summary = export(
                 inputs,
@@ -180,17 +336,18 @@ class ReportWorker:
             shutil.move(self.work / REPORT_DB, folder / REPORT_DB)
             shutil.move(self.work / REPORT_CSV, folder / REPORT_CSV)
         except Exception as error:  # the report fails; the service goes on
-            self.inbox.update_report(
-                job.report_id,
-                status="Failed",
-                error=str(error) or type(error).__name__,
-                finished_at=_now(),
-                seconds=time.monotonic() - started,
-            )
+            if is_disk_full(error):
+                self.disk.failed(error)
+                # What it wrote is of no use and holds space that the next write needs.
+                shutil.rmtree(folder, ignore_errors=True)
+            self._record(job.report_id, **_failure(error, started))
             return
-        # Old reports go first, so that a client that sees this one complete sees them gone.
-        self._remove_old_reports(newest=job.report_id)
-        self.inbox.update_report(
+        self.disk.ok()
+        # Old reports go first, so that a client that sees this one complete sees them gone
+        # (when that fails, the next report removes them).
+        with suppress(Exception):
+            self._remove_old_reports(newest=job.report_id)
+        self._record(
             job.report_id,
             status="Complete",
             report_at=summary.report_at,
@@ -228,22 +385,34 @@ class ReportWorker:
                 escaped = str(target).replace("'", "''")
                 job.snapshot.execute(f"copy ({sql}) to '{escaped}'")
         finally:
-            job.snapshot.execute("rollback")
-            job.snapshot.close()
+            job.release()
         return Inputs(paths["store_status"], paths["menu_hours"], paths["timezones"])
 
     def _remove_old_reports(self, newest: str) -> None:
         """Keep the files of the newest `keep_reports` finished reports, `newest` (about to
         complete) counted; older ones keep their history row only (and answer 410)."""
         finished = [
-            r for r in self.inbox.reports() if r["status"] != "Running" and r["report_id"] != newest
+            r
+            for r in self.history.reports()
+            if r["status"] != "Running" and r["report_id"] != newest
         ]
         for old in finished[self.keep_reports - 1 :]:
             if not old["files_removed"]:
                 # Marked first: a request from now on answers 410, not a missing file.
-                self.inbox.update_report(old["report_id"], files_removed=True)
+                self.history.update_report(old["report_id"], files_removed=True)
                 shutil.rmtree(self.reports_folder(old["report_id"]), ignore_errors=True)
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _failure(error: BaseException, started: float | None) -> dict:
+    """The history columns of a report that failed with `error`."""
+    reason = str(error).strip() or type(error).__name__
+    if is_disk_full(error):
+        reason = f"the disk of the home is full: {reason}"
+    values: dict = {"status": "Failed", "error": reason, "finished_at": _now()}
+    if started is not None:
+        values["seconds"] = time.monotonic() - started
+    return values

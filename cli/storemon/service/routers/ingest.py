@@ -9,19 +9,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from storemon.service.core import Service, get_service
+from storemon.service.errors import InvalidRequest, TooManyRows
 from storemon.service.schemas import Poll, Refusal, Stored, StoreRegistration, UploadedFile
-from storemon.service.validation import TooManyRows
 
 router = APIRouter(tags=["ingest"])
 INVALID = {
     413: {"model": Refusal, "description": "body over --max-upload-mb or rows over --max-rows"},
     422: {"model": Refusal, "description": "an invalid value or shape; nothing stored"},
+    507: {"model": Refusal, "description": "the home's disk is full; nothing stored"},
 }
 POLLS_BODY = {
     "required": True,
@@ -168,24 +169,33 @@ async def upload(
     if unknown or twice:
         problems = [f"unknown field {name}" for name in unknown]
         problems += [f"field {name} sent more than once" for name in twice]
-        raise HTTPException(422, detail="; ".join(problems) + f" (send {', '.join(UPLOAD_INPUTS)})")
+        raise InvalidRequest("; ".join(problems) + f" (send {', '.join(UPLOAD_INPUTS)})")
     files = dict(zip(UPLOAD_INPUTS, (store_status, menu_hours, timezones), strict=True))
     files = {name: file for name, file in files.items() if file is not None}
     if not files:
-        raise HTTPException(422, detail="no file: send store_status, menu_hours or timezones")
+        raise InvalidRequest("no file: send store_status, menu_hours or timezones")
     return await run_in_threadpool(_store_upload, service, files)
 
 
 def _store_upload(service: Service, files: dict[str, UploadFile]) -> dict[str, UploadedFile]:
     saved = {}
     try:
-        for name, file in files.items():
-            path = saved[name] = service.scratch_path(Path(file.filename or name).suffix)
-            with path.open("wb") as target:
-                shutil.copyfileobj(file.file, target)
-        labels = {name: f"{name} ({file.filename})" if file.filename else name
-                  for name, file in files.items()}  # fmt: skip
-        return service.store_upload(saved, labels)
+        with service.writing():
+            return _save_and_store(service, files, saved)
     finally:
         for path in saved.values():
             path.unlink(missing_ok=True)
+
+
+def _save_and_store(
+    service: Service, files: dict[str, UploadFile], saved: dict[str, Path]
+) -> dict[str, UploadedFile]:
+    """The uploaded files saved in the home's scratch folder (`saved`, removed by the caller),
+    then stored."""
+    for name, file in files.items():
+        path = saved[name] = service.scratch_path(Path(file.filename or name).suffix)
+        with path.open("wb") as target:
+            shutil.copyfileobj(file.file, target)
+    labels = {name: f"{name} ({file.filename})" if file.filename else name
+              for name, file in files.items()}  # fmt: skip
+    return service.store_upload(saved, labels)

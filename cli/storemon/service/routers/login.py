@@ -17,7 +17,7 @@ from collections import OrderedDict, deque
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from storemon.service.edges import (
     COOKIE_MAX_AGE,
@@ -26,6 +26,7 @@ from storemon.service.edges import (
     sign_in_form,
     unauthorized,
 )
+from storemon.service.errors import TooManyWrongTokens
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_PAGE = "/reports"
@@ -100,8 +101,7 @@ def _sign_in(request: Request, token: str, next: str) -> Response:
     address = request.client.host if request.client else "unknown"
     wait = guard.retry_after(address)
     if wait:
-        detail = f"too many wrong tokens from {address}: try again in {wait} s"
-        return JSONResponse({"detail": detail}, 429, headers={"Retry-After": str(wait)})
+        raise TooManyWrongTokens(address, wait)
     expected = request.app.state.service.settings.token
     if not expected or not secrets.compare_digest(token.encode(), expected.encode()):
         guard.failed(address)

@@ -2,8 +2,8 @@
 
 Request latencies are observed as requests pass; the rest is read when Prometheus scrapes:
 polls stored from the inbox, rows rejected by reason from the inbox's counters, report
-durations from the report history (so the histogram survives a restart), and the queue of
-reports waiting for the worker."""
+durations from the report history (so the histogram survives a restart), the queue of
+reports waiting for the worker and its bound, and whether (and why) the service is degraded."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ router = APIRouter(tags=["metrics"])
 # Seconds; a report takes about a second at Loop scale, an ingestion request milliseconds.
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 REPORT_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120)
+DEGRADED_KINDS = ("disk", "inbox", "reports")  # the prefixes of Service.degraded's reasons
 
 
 def install(app: FastAPI, dependencies: list, responses: dict) -> None:
@@ -91,6 +92,25 @@ class _ServiceCollector:
         if service is None:  # not started yet
             return
         inbox = service.inbox
+        reasons = service.degraded()
+        degraded = GaugeMetricFamily(
+            "storemon_degraded",
+            "1 when the service is degraded for this kind of reason (disk, inbox, reports), as"
+            " GET /health says; else 0.",
+            labels=["kind"],
+        )
+        for kind in DEGRADED_KINDS:
+            degraded.add_metric([kind], int(any(r.startswith(f"{kind}:") for r in reasons)))
+        yield degraded
+        free = service.disk.free_bytes()
+        if free is not None:
+            disk = GaugeMetricFamily(
+                "storemon_disk_free_bytes", "Free bytes on the disk of the service's home."
+            )
+            disk.add_metric([], free)
+            yield disk
+        if any(reason.startswith("inbox:") for reason in reasons):
+            return  # the figures below are read from the inbox
         stored = GaugeMetricFamily("storemon_polls_stored", "Polls stored in the inbox.")
         stored.add_metric([], inbox.count_polls())
         yield stored
@@ -103,8 +123,14 @@ class _ServiceCollector:
             rejected.add_metric([input_name, reason], count)
         yield rejected
         queue = GaugeMetricFamily("storemon_report_queue_length", "Reports waiting to run.")
-        queue.add_metric([], service.worker.jobs.qsize())
+        queue.add_metric([], service.worker.queued())
         yield queue
+        limit = GaugeMetricFamily(
+            "storemon_report_queue_limit",
+            "Reports that may wait (--max-queued-reports); past it a trigger answers 429.",
+        )
+        limit.add_metric([], service.settings.max_queued_reports)
+        yield limit
         live = service.live
         stores = GaugeMetricFamily(
             "storemon_stores",
@@ -120,7 +146,7 @@ class _ServiceCollector:
         )
         evaluations.add_metric([], live.evaluations)
         yield evaluations
-        durations = sorted(inbox.report_seconds())
+        durations = sorted(service.history.report_seconds())
         histogram = HistogramMetricFamily(
             "storemon_report_duration_seconds",
             "Time from a report's start to its end, for every finished report of the home.",

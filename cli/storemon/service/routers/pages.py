@@ -16,12 +16,13 @@ from typing import Annotated
 
 import anyio
 import duckdb
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from storemon import html_report
 from storemon.export import report_query
-from storemon.service.core import Service, get_service, report_removed
+from storemon.service.core import Service, get_service
+from storemon.service.errors import ReportNotComplete, ReportRemoved, StoreNotInReport
 from storemon.service.routers.reports import GONE, NOT_COMPLETE, json_refusal, report_answer
 from storemon.service.schemas import Report
 from storemon.service.worker import REPORT_DB
@@ -41,7 +42,7 @@ STORE_PAGE_REFUSALS = {
 
 def _database(service: Service, row: dict) -> duckdb.DuckDBPyConnection:
     if row["status"] != "Complete":
-        raise HTTPException(409, detail=f"report {row['report_id']} is {row['status']}")
+        raise ReportNotComplete(row["report_id"], row["status"])
     path = service.report_file(row["report_id"], REPORT_DB)
     try:
         return duckdb.connect(str(path), read_only=True)
@@ -49,7 +50,7 @@ def _database(service: Service, row: dict) -> duckdb.DuckDBPyConnection:
         if path.exists():
             raise
         # Removed (--keep-reports) after its history row was read.
-        raise report_removed(row["report_id"]) from None
+        raise ReportRemoved(row["report_id"]) from None
 
 
 async def _page(request: Request, cached: Path, render: Callable[[], str | None]) -> str | None:
@@ -99,7 +100,7 @@ async def report_page(report_id: str, request: Request, service: ServiceDependen
     if "text/html" not in request.headers.get("accept", ""):
         return report_answer(row)
     if row["status"] != "Complete":
-        raise HTTPException(409, detail=f"report {report_id} is {row['status']}")
+        raise ReportNotComplete(report_id, row["status"])
 
     def render() -> str:
         with _database(service, row) as connection:
@@ -148,7 +149,7 @@ async def _store_page(
 ) -> HTMLResponse:
     row = await anyio.to_thread.run_sync(service.report, report_id)
     if row["status"] != "Complete":
-        raise HTTPException(409, detail=f"report {report_id} is {row['status']}")
+        raise ReportNotComplete(report_id, row["status"])
 
     def render() -> str | None:
         with _database(service, row) as connection:
@@ -158,7 +159,7 @@ async def _store_page(
     cached = service.report_file(report_id, PAGES) / f"store-{name}.html"
     page = await _page(request, cached, render)
     if page is None:
-        raise HTTPException(404, detail=f"no store {store_id} in report {report_id}")
+        raise StoreNotInReport(store_id, report_id)
     # The incidents change: added to the kept page on each request.
     incidents = await anyio.to_thread.run_sync(
         lambda: service.alerts.store.incidents(store_id=store_id, limit=50)

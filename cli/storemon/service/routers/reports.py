@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from storemon.service.core import Service, get_service, report_removed
+from storemon.service.core import Service, get_service
+from storemon.service.errors import ReportNotComplete, ReportRemoved
 from storemon.service.schemas import Refusal, Report, ReportCreated, ReportRequest
 from storemon.service.worker import REPORT_CSV
 
@@ -51,23 +52,37 @@ def report_answer(row: dict) -> Report:
 
 def csv_file(service: Service, row: dict) -> Response:
     if row["status"] != "Complete":
-        raise HTTPException(409, detail=f"report {row['report_id']} is {row['status']}")
+        raise ReportNotComplete(row["report_id"], row["status"])
     path = service.report_file(row["report_id"], REPORT_CSV)
     try:
         # Read now, not while answering: the file may be removed (--keep-reports) meanwhile.
         content = path.read_bytes()
     except FileNotFoundError:
-        raise report_removed(row["report_id"]) from None
+        raise ReportRemoved(row["report_id"]) from None
     disposition = f'attachment; filename="{REPORT_CSV}"'
     return Response(content, media_type="text/csv", headers={"Content-Disposition": disposition})
 
 
-@router.post("/trigger_report", response_model=ReportCreated, responses={422: {"model": Refusal}})
+TRIGGER_REFUSALS = {
+    422: {"model": Refusal},
+    429: {
+        "model": Refusal,
+        "description": "too many reports waiting (--max-queued-reports); nothing queued",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        },
+    },
+    507: {"model": Refusal, "description": "the home's disk is full; nothing queued"},
+}
+
+
+@router.post("/trigger_report", response_model=ReportCreated, responses=TRIGGER_REFUSALS)
 def trigger_report(
     service: ServiceDependency, request: ReportRequest | None = None
 ) -> ReportCreated:
     """Start a report over the data stored so far; answers at once. Reports run one at a time,
-    in trigger order."""
+    in trigger order. The same request while an identical report waits (nothing stored since)
+    answers that report's id."""
     request = request or ReportRequest()
     return ReportCreated(report_id=service.trigger_report(request.as_of, request.interpolation))
 
@@ -109,4 +124,4 @@ def report_csv(report_id: str, service: ServiceDependency) -> Response:
 @router.get("/reports", response_model=list[Report])
 def list_reports(service: ServiceDependency) -> list[Report]:
     """Every report, newest first, with its status (removed ones too)."""
-    return [report_answer(row) for row in service.inbox.reports()]
+    return [report_answer(row) for row in service.history.reports()]
