@@ -19,6 +19,8 @@ import duckdb
 # The token of the services the tests start, and the header that carries it.
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# The tables of a service's inbox that hold what clients sent (see inbox_state).
+INBOX_TABLES = ("polls", "business_hours", "timezones", "reports")
 
 REPORT_HEADER = (
     "store_id,uptime_last_hour,uptime_last_day,uptime_last_week,"
@@ -113,3 +115,15 @@ def finished(client, report_id: str, timeout: float = 120) -> dict:
             return answer.json()
         time.sleep(0.2)
     raise AssertionError(f"report {report_id} still running after {timeout} s")
+
+
+def inbox_state(client) -> dict[str, tuple]:
+    """Per inbox table: its row count and an md5 of all its rows, in a fixed order."""
+    cursor = client.app.state.service.inbox.cursor()
+    return {
+        table: cursor.execute(
+            f"select count(*), md5(coalesce(string_agg(t::varchar, '|' order by t::varchar), ''))"
+            f" from {table} as t"
+        ).fetchone()
+        for table in INBOX_TABLES
+    }

@@ -10,11 +10,10 @@ import time
 
 import duckdb
 import pytest
-from support import TOKEN, parse_report
+from support import TOKEN, inbox_state, parse_report
 
 from storemon.service.edges import COOKIE_NAME, login_cookie
 
-INBOX_TABLES = ("polls", "business_hours", "timezones", "reports")
 POLL = {"store_id": "edge-1", "status": "active", "timestamp_utc": "2024-11-04 14:05:00"}
 MB = 1024 * 1024
 
@@ -29,18 +28,6 @@ def client(service_client):
                                             "end_time_local": "17:00"}]}  # fmt: skip
         assert client.post("/register_store", json=registration).status_code == 200
         yield client
-
-
-def inbox_state(client) -> dict[str, tuple]:
-    """Per inbox table: its row count and an md5 of all its rows, in a fixed order."""
-    cursor = client.app.state.service.inbox.cursor()
-    return {
-        table: cursor.execute(
-            f"select count(*), md5(coalesce(string_agg(t::varchar, '|' order by t::varchar), ''))"
-            f" from {table} as t"
-        ).fetchone()
-        for table in INBOX_TABLES
-    }
 
 
 @pytest.fixture

@@ -15,27 +15,14 @@ from contextlib import contextmanager
 import duckdb
 import pytest
 from click.testing import CliRunner
-from support import finished
+from support import finished, inbox_state
 
 from storemon.cli import cli
 from storemon.service import worker as worker_module
 from storemon.service.history import NOT_STARTED
 
-INBOX_TABLES = ("polls", "business_hours", "timezones", "reports")
 POLL = {"store_id": "lim-1", "status": "active", "timestamp_utc": "2024-11-04 14:05:00"}
 ENOSPC_TEXT = 'IO Error: Could not write file "inbox.duckdb.wal": No space left on device'
-
-
-def inbox_state(client) -> dict[str, tuple]:
-    """Per inbox table: its row count and an md5 of all its rows, in a fixed order."""
-    cursor = client.app.state.service.inbox.cursor()
-    return {
-        table: cursor.execute(
-            f"select count(*), md5(coalesce(string_agg(t::varchar, '|' order by t::varchar), ''))"
-            f" from {table} as t"
-        ).fetchone()
-        for table in INBOX_TABLES
-    }
 
 
 @contextmanager
