@@ -72,10 +72,13 @@ def service(service_client):
 @pytest.fixture(scope="module")
 def plan_runs():
     """Each run of the export's plan: whether it was given the parsed polls, and whether it
-    finished (a plan that fails falls back to dbt, which would hide a broken staged path)."""
+    finished (a plan that fails falls back to dbt, which would hide a broken staged path).
+    The live status's runs of its own plan (on a connection it holds) are not reports."""
     runs, original = [], plan.run
 
     def recording(*args, **kwargs):
+        if kwargs.get("connection") is not None:
+            return original(*args, **kwargs)
         try:
             original(*args, **kwargs)
         except plan.PlanFailed:
