@@ -4,6 +4,7 @@ something else."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,45 @@ def test_direct_sql_writes_storemon_export_s_report(tmp_path: Path, profile: str
     assert any(",168.00," not in line and ",," not in line for line in lines[1:])
     assert all(line.endswith(",,,,,,") for line in
                (tmp_path / "export-csv-3.csv").read_text().splitlines()[1:])  # fmt: skip
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "bench" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["benchmark"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_holds_the_export_to_the_direct_sql(tmp_path: Path) -> None:
+    """The targets against the direct SQL, from figures made up for the purpose: 1x plan
+    cached <= 1.3x, 10x first export into a new database <= 1.5x, and no ratio at all when
+    the direct SQL's report is not the export's."""
+    bench = load_benchmark()
+
+    def scenario(scale: float, export_s: float, new_database_s: float, same: bool):
+        sc = bench.Scenario(scale, "csv", 10, tmp_path)
+        sc.export = [bench.Measure(export_s, 0, 0, "", "")]
+        sc.models_s = [export_s / 2]
+        sc.new_database = [bench.Measure(new_database_s, 0, 0, "", "")]
+        sc.direct_s, sc.direct_cpu_s, sc.direct_same = [2.0], [2.0], same
+        return sc
+
+    rows = {row[0]: row[1:] for row in bench.targets([scenario(1, 2.5, 9, True),
+                                                      scenario(10, 30, 3.2, True)])}  # fmt: skip
+    assert rows["`storemon export`, 1x csv, plan cached, / direct SQL"] == (
+        "<= 1.3x",
+        "1.25x",
+        True,
+    )
+    new_database = "`storemon export`, 10x csv, first export into a new database (plan cached)"
+    assert rows[new_database + ", / direct SQL"] == ("<= 1.5x", "1.60x", False)
+    assert rows["1x csv: the direct SQL writes the export's report"][2] is True
+
+    differs = scenario(1, 2.5, 2.5, False)
+    rows = bench.targets([differs])
+    assert ("1x csv: the direct SQL writes the export's report", "same bytes",
+            "DIFFERENT: no ratio", False) in rows  # fmt: skip
+    assert not any("/ direct SQL" in row[0] for row in rows)
+    row = bench.table([differs]).splitlines()[2].split(" | ")
+    assert row.count("no ratio: reports differ") == 2
