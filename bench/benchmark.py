@@ -295,22 +295,29 @@ def measure_export(sc: Scenario, prefix: list[str], runs: int, workdir: Path) ->
     return run_dir
 
 
+def measured_runs(argv: list[str], runs: int, what: str, fresh: Path) -> list[Measure]:
+    """`runs` fresh processes of argv, each after removing the file `fresh` it writes."""
+    found = []
+    for _ in range(runs):
+        fresh.unlink(missing_ok=True)
+        m = run_measured(argv)
+        if m.returncode != 0:
+            sys.exit(f"{what} failed:\n{m.stderr.strip()[-2000:]}")
+        found.append(m)
+    return found
+
+
 def measure_direct(sc: Scenario, runs: int, run_dir: Path, export_report: Path) -> None:
     """bench/direct_sql.py over the scenario's files, `runs` fresh processes."""
     direct_report = run_dir / "direct.csv"
     argv = [sys.executable, str(DIRECT_SQL), "--data", str(sc.data_dir)]
     argv += ["--out", str(direct_report)]
-    for _ in range(runs):
-        direct_report.unlink(missing_ok=True)
-        m = run_measured(argv)
-        if m.returncode != 0:
-            sys.exit(f"the direct SQL failed:\n{m.stderr.strip()[-2000:]}")
-        sc.direct_s.append(m.seconds)
-        sc.direct_cpu_s.append(m.cpu_s)
+    found = measured_runs(argv, runs, "the direct SQL", direct_report)
+    sc.direct_s, sc.direct_cpu_s = [m.seconds for m in found], [m.cpu_s for m in found]
     sc.direct_same = direct_report.read_bytes() == export_report.read_bytes()
 
 
-def measure_new_database(sc: Scenario, prefix: list[str], runs: int, run_dir: Path) -> list[float]:
+def measure_new_database(sc: Scenario, prefix: list[str], runs: int, run_dir: Path) -> None:
     """The first export into a new database file, in a new folder, with the plan the
     scenario's first export recorded in its cache folder: `runs` times."""
     for i in range(runs):
@@ -322,7 +329,6 @@ def measure_new_database(sc: Scenario, prefix: list[str], runs: int, run_dir: Pa
         if m.returncode != 0:
             sys.exit(f"export of a new database failed:\n{m.stderr.strip()[-2000:]}")
         sc.new_database.append(m)
-    return [m.seconds for m in sc.new_database]
 
 
 def measure_sql_alone(sc: Scenario, runs: int, run_dir: Path, export_report: Path) -> None:
@@ -335,16 +341,10 @@ def measure_sql_alone(sc: Scenario, runs: int, run_dir: Path, export_report: Pat
     ]
     files = [str(path) for name in order for path in compiled.glob(f"*/{name}.sql")]
     alone_db, alone_report = run_dir / "sql-alone.duckdb", run_dir / "sql-alone.csv"
-    for _ in range(runs):
-        alone_db.unlink(missing_ok=True)
-        inputs = [str(path) for path in data_files(sc.data_dir, sc.fmt)]
-        argv = [sys.executable, "-c", SQL_ALONE_SCRIPT, str(alone_db), str(alone_report)]
-        argv += [*inputs, *files]
-        m = run_measured(argv)
-        if m.returncode != 0:
-            sys.exit(f"the models' SQL alone failed:\n{m.stderr.strip()[-2000:]}")
-        sc.sql_alone_s.append(m.seconds)
-        sc.sql_alone_cpu_s.append(m.cpu_s)
+    inputs = [str(path) for path in data_files(sc.data_dir, sc.fmt)]
+    argv = [sys.executable, "-c", SQL_ALONE_SCRIPT, str(alone_db), str(alone_report)]
+    found = measured_runs([*argv, *inputs, *files], runs, "the models' SQL alone", alone_db)
+    sc.sql_alone_s, sc.sql_alone_cpu_s = [m.seconds for m in found], [m.cpu_s for m in found]
     sc.sql_alone_same = alone_report.read_bytes() == export_report.read_bytes()
 
 

@@ -128,43 +128,49 @@ hours_local as (
 
 -- Local wall times to UTC: DuckDB takes the later instant in a DST gap or overlap.
 hours_utc as (
-    select distinct
+    select
         store_id,
         greatest(timezone('UTC', timezone(zone, opens_local)), week_start) as opens_at,
         least(timezone('UTC', timezone(zone, closes_local)), now_at) as closes_at
     from hours_local, windows
 ),
 
--- Merge overlapping and touching intervals (gaps and islands).
-hours_flagged as (
-    select
-        store_id,
-        opens_at,
-        closes_at,
-        coalesce(
-            opens_at > max(closes_at) over (
-                partition by store_id order by opens_at, closes_at
-                rows between unbounded preceding and 1 preceding
-            ),
-            true
-        ) as starts_island
-    from hours_utc
-    where closes_at > opens_at
+-- Merge overlapping intervals with a sweep: +1 where one opens, -1 where one closes (opening
+-- first at the same instant); the store is open while the running count is above 0.
+hours_events as (
+    select store_id, opens_at as at_time, 1 as delta from hours_utc where closes_at > opens_at
+    union all
+    select store_id, closes_at, -1 from hours_utc where closes_at > opens_at
 ),
 
-hours_islands as (
+hours_depth as (
     select
-        *,
-        sum(starts_island::integer) over (
-            partition by store_id order by opens_at, closes_at rows unbounded preceding
-        ) as island
-    from hours_flagged
+        store_id,
+        at_time,
+        delta,
+        sum(delta) over (
+            partition by store_id order by at_time, delta desc rows unbounded preceding
+        ) as depth
+    from hours_events
+),
+
+-- Where the count leaves 0 an interval opens; where it returns to 0 it closes.
+hours_edges as (
+    select
+        store_id,
+        at_time,
+        delta,
+        row_number() over (partition by store_id, delta order by at_time) as n
+    from hours_depth
+    where (delta = 1 and depth = 1) or (delta = -1 and depth = 0)
 ),
 
 open_intervals as (
-    select store_id, min(opens_at) as opens_at, max(closes_at) as closes_at
-    from hours_islands
-    group by store_id, island
+    select opens.store_id, opens.at_time as opens_at, closes.at_time as closes_at
+    from hours_edges as opens
+    join hours_edges as closes
+        on opens.store_id = closes.store_id and opens.n = closes.n and closes.delta = -1
+    where opens.delta = 1
     union all
     -- no business-hours row: open all week
     select stores.store_id, week_start, now_at
