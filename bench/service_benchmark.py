@@ -496,7 +496,8 @@ def history_curve(args, workdir: Path) -> list[Point]:
             for week in range(stored, point.weeks):
                 for part in parts[week]:
                     upload(server.url, part.parent, INPUTS[:1])
-                    polls += sum(1 for _ in part.open()) - 1
+                    with part.open() as lines:
+                        polls += sum(1 for _ in lines) - 1  # less the header
                     csv_bytes += part.stat().st_size
             stored = point.weeks
             point.polls, point.polls_csv_mb = polls, csv_bytes / 2**20
