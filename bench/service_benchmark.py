@@ -252,14 +252,16 @@ def largest_requests(rows: int, workdir: Path) -> list[tuple[str, float, float, 
     return found
 
 
-def reports(url: str, as_of: str, runs: int) -> list[tuple[float, float, str]]:
-    """`runs` reports one after the other: for each, the seconds from trigger_report to
-    Complete as the client sees them, the server's own `seconds`, and its CSV's URL."""
+def reports(url: str, as_of: str | None, runs: int) -> list[tuple[float, float, str]]:
+    """`runs` reports one after the other (as of the latest poll when `as_of` is None): for
+    each, the seconds from trigger_report to Complete as the client sees them, the server's
+    own `seconds`, and its CSV's URL."""
     found = []
-    with httpx.Client(base_url=url, timeout=60) as client:
+    body = {} if as_of is None else {"as_of": as_of}
+    with httpx.Client(base_url=url, timeout=600) as client:
         for _ in range(runs):
             started = time.perf_counter()
-            report_id = client.post("/trigger_report", json={"as_of": as_of}).json()["report_id"]
+            report_id = client.post("/trigger_report", json=body).json()["report_id"]
             while (report := client.get(f"/get_report/{report_id}").json())["status"] == "Running":
                 time.sleep(0.05)
             assert report["status"] == "Complete", report
@@ -267,7 +269,7 @@ def reports(url: str, as_of: str, runs: int) -> list[tuple[float, float, str]]:
     return found
 
 
-def report_seconds(url: str, as_of: str, runs: int) -> float:
+def report_seconds(url: str, as_of: str | None, runs: int) -> float:
     return statistics.median(seconds for seconds, _, _ in reports(url, as_of, runs))
 
 

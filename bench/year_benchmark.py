@@ -38,7 +38,8 @@ def week_files(data: Path, weeks: int) -> list[Path]:
     folder = data / "weeks"
     if not folder.exists():
         polls = f"read_parquet('{data / 'store_status.parquet'}')"
-        instant = "strptime(replace(timestamp_utc, ' UTC', ''), '%Y-%m-%d %H:%M:%S.%f')"
+        formats = "['%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S']"
+        instant = f"strptime(replace(timestamp_utc, ' UTC', ''), {formats})"
         connection = duckdb.connect()
         (start,) = connection.execute(f"select min({instant}) from {polls}").fetchone()
         connection.execute(

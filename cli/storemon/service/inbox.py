@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -26,8 +27,7 @@ create table if not exists polls (
     raw_store_id varchar,
     raw_status varchar,
     raw_timestamp_utc varchar,
-    received_at timestamp not null,
-    primary key (store_id, polled_at, is_active)
+    received_at timestamp not null
 );
 create table if not exists business_hours (
     store_id varchar not null,
@@ -98,6 +98,7 @@ class Inbox:
         self.connection = duckdb.connect(str(path))
         self.connection.execute("set TimeZone = 'UTC'")
         self.connection.execute(SCHEMA)
+        self._drop_polls_key()
         self._add_poll_bounds()
         self.write_lock = threading.Lock()
         # Committed writes since start: two reports triggered at the same count see the same
@@ -112,6 +113,25 @@ class Inbox:
 
     def close(self) -> None:
         self.connection.close()
+
+    def _drop_polls_key(self) -> None:
+        """Polls were once stored under a primary key, whose index grew with the history (on
+        disk and, as inserts touched it, in memory); they are now kept unique by _add_polls.
+        Such a home's polls move to a table without it (in time order), in one transaction."""
+        keyed = self.connection.execute(
+            "select count(*) from duckdb_constraints() where database_name = current_database()"
+            " and table_name = 'polls' and constraint_type = 'PRIMARY KEY'"
+        ).fetchone()[0]
+        if keyed:
+            self.connection.execute("begin transaction")
+            self.connection.execute(
+                "create table polls_in_time_order as"
+                " from polls order by polled_at, store_id, is_active"
+            )
+            self.connection.execute("drop table polls")
+            self.connection.execute("alter table polls_in_time_order rename to polls")
+            self.connection.execute("commit")
+            self.connection.execute("checkpoint")
 
     def _add_poll_bounds(self) -> None:
         exists = self.connection.execute(
@@ -268,9 +288,17 @@ class Inbox:
         return f"select stg.store_id, stg.polled_at, stg.is_active from {staged.accepted}"
 
     def _add_polls(self, cursor, staged: Staged) -> None:
-        # Stored in time order: polls arrive roughly in time order, so the table stays
-        # clustered by polled_at and a report's scan of its week skips the rest by the
-        # row groups' min/max (an upload of history is sorted as a whole).
+        # A poll is stored once: not again when it is stored already (a retry) nor twice from
+        # one batch (the first row wins). The stored polls are looked for within the batch's
+        # instants only, and stored in time order: polls arrive roughly in time order, so the
+        # table stays clustered by polled_at and a scan of a range of instants (this one, a
+        # report's week) skips the rest by the row groups' min/max (an upload of history is
+        # sorted as a whole). The bounds are literals: only constants let DuckDB skip.
+        first, last = cursor.execute(
+            f"select min(stg.polled_at), max(stg.polled_at) from {staged.accepted}"
+        ).fetchone()
+        if first is None:
+            return
         cursor.execute(
             f"""
             insert into polls
@@ -278,8 +306,19 @@ class Inbox:
                 stg.store_id, stg.polled_at, stg.is_active,
                 raw.store_id, raw.status, raw.timestamp_utc, now()::timestamp
             from {staged.accepted}
+                and not exists (
+                    select 1 from polls
+                    where polls.polled_at between {timestamp_literal(first)}
+                        and {timestamp_literal(last)}
+                        and polls.store_id = stg.store_id
+                        and polls.polled_at = stg.polled_at
+                        and polls.is_active = stg.is_active
+                )
+            qualify row_number() over (
+                partition by stg.store_id, stg.polled_at, stg.is_active
+                order by stg.source_row_number
+            ) = 1
             order by stg.polled_at, stg.store_id, stg.is_active
-            on conflict do nothing
             """
         )
         cursor.execute(
@@ -329,3 +368,8 @@ class Inbox:
     def count_polls(self) -> int:
         with closing(self.cursor()) as cursor:
             return cursor.execute("select count(*) from polls").fetchone()[0]
+
+
+def timestamp_literal(value: datetime | None) -> str:
+    """A timestamp as a SQL literal (a constant, which lets a scan skip row groups)."""
+    return "null::timestamp" if value is None else f"timestamp '{value.isoformat(sep=' ')}'"

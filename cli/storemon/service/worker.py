@@ -34,7 +34,7 @@ from storemon.project import run_dbt
 from storemon.service.errors import is_disk_full
 from storemon.service.health import DiskWatch
 from storemon.service.history import ReportHistory
-from storemon.service.inbox import Inbox
+from storemon.service.inbox import Inbox, timestamp_literal
 from storemon.service.live import PLAN_CATALOG
 from storemon.service.validation import (
     FUTURE_LIMIT_HOURS,
@@ -387,8 +387,8 @@ class ReportWorker:
         try:
             (report_at,) = job.snapshot.execute(SNAPSHOT_CLOCK, [job.report_at]).fetchone()
             instants = {
-                "report_at": _timestamp_literal(report_at),
-                "week_start_at": _timestamp_literal(report_at and report_at - timedelta(hours=168)),
+                "report_at": timestamp_literal(report_at),
+                "week_start_at": timestamp_literal(report_at and report_at - timedelta(hours=168)),
             }
             job.snapshot.execute(
                 f"create temp table snapshot_polls as {SNAPSHOT_POLLS.format(**instants)}"
@@ -422,10 +422,6 @@ class ReportWorker:
                 # Marked first: a request from now on answers 410, not a missing file.
                 self.history.update_report(old["report_id"], files_removed=True)
                 shutil.rmtree(self.reports_folder(old["report_id"]), ignore_errors=True)
-
-
-def _timestamp_literal(value: datetime | None) -> str:
-    return "null::timestamp" if value is None else f"timestamp '{value.isoformat(sep=' ')}'"
 
 
 def _now() -> datetime:
