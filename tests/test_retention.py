@@ -25,10 +25,12 @@ from support import (
     write_csv,
 )
 
+from storemon import spark
 from storemon.cli import cli
+from storemon.service import retention as retention_module
 from storemon.service.health import DiskWatch
 from storemon.service.inbox import Inbox
-from storemon.service.retention import ARCHIVE, Retention, cut_of
+from storemon.service.retention import ARCHIVE, Retention, compact_inbox, cut_of
 
 START = datetime(2026, 10, 1)
 LATEST_DAY = 20  # the latest poll is on 2026-10-21
@@ -290,8 +292,10 @@ def add_day(inbox: Inbox, day: int, stores: int, seed: int = 1) -> None:
                 'store-' || s,
                 case when hash(s, polled, $3) % 5 != 0 then 'active' else 'inactive' end,
                 strftime(polled, '%Y-%m-%d %H:%M:%S.%f UTC'), now()::timestamp
-            from range($2) as stores(s),
-                (select $1::timestamp + to_hours(h) + to_minutes(1) as polled from range(24) as t(h))
+            from range($2) as stores(s), (
+                select $1::timestamp + to_hours(h) + to_minutes(1) as polled
+                from range(24) as t(h)
+            )
             """,
             [START + timedelta(days=day), stores, seed],
         )
@@ -299,7 +303,8 @@ def add_day(inbox: Inbox, day: int, stores: int, seed: int = 1) -> None:
 
 def polls_set(inbox: Inbox) -> set[tuple]:
     with inbox.cursor() as cursor:
-        return set(cursor.execute("select raw_store_id, polled_at, is_active from polls").fetchall())
+        found = cursor.execute("select raw_store_id, polled_at, is_active from polls")
+        return set(found.fetchall())
 
 
 def test_a_crash_between_the_file_and_the_delete_leaves_no_duplicate(tmp_path, monkeypatch):
@@ -373,7 +378,9 @@ def test_a_failed_run_says_degraded_and_is_tried_again(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Retention, "_write_day", full)
     assert retention.run_once() == 60.0
-    assert retention.reasons() == ["archive: the last run failed ([Errno 28] No space left on device)"]
+    assert retention.reasons() == [
+        "archive: the last run failed ([Errno 28] No space left on device)"
+    ]
     assert retention.disk.error is not None  # /health: "disk: a write ... lack of space"
     monkeypatch.undo()
     assert retention.run_once() == 3600.0
@@ -397,3 +404,44 @@ def test_the_observed_figures_reach_into_the_archive(archived):
     assert rows["down-run"]["state_since"].startswith("2026-10-10")
     report = archived["after"][("report", None, "previous")].decode()
     assert "\nsilent," in report and "\nold-only," in report
+
+
+def table_contents(path: Path) -> dict[str, list]:
+    with duckdb.connect(str(path), read_only=True) as db:
+        tables = [row[0] for row in db.execute("select table_name from duckdb_tables()").fetchall()]
+        return {t: db.execute(f"select * from {t} order by rowid").fetchall() for t in tables}
+
+
+def test_the_start_up_compacts_an_inbox_mostly_free(tmp_path, monkeypatch):
+    home = tmp_path / "compact"
+    inbox, retention = open_retention(home)
+    for day in range(20):
+        add_day(inbox, day, stores=3000, seed=day)
+    retention.archive()
+    inbox.close()
+    path = home / "inbox.duckdb"
+    before, contents = path.stat().st_size, table_contents(path)
+    assert compact_inbox(path) is None  # under 64 MB free: left alone
+    monkeypatch.setattr(retention_module, "COMPACT_MIN_BYTES", 0)
+    said = compact_inbox(path)
+    assert said is not None and said.startswith("compacted inbox.duckdb")
+    assert path.stat().st_size < before * 0.7
+    assert table_contents(path) == contents
+    assert not (home / "inbox.duckdb.compact").exists()
+    assert compact_inbox(path) is None  # nothing more to gain
+
+
+@pytest.mark.skipif(spark.missing_requirement() is not None, reason="needs Spark")
+def test_spark_reads_the_archive_as_it_is(archived):
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.builder.master("local[1]").getOrCreate()
+    frame = session.read.parquet(str(archived["home"] / ARCHIVE))
+    assert set(frame.columns) == {
+        "store_id", "status", "timestamp_utc", "polled_at", "is_active", "date"
+    }  # fmt: skip
+    texts = frame.select("store_id", "status", "timestamp_utc").collect()
+    rows = sorted(tuple(row) for row in texts)
+    assert rows == [p for p in archived["all_polls"] if p[2] < stamp(CUT)]
+    days = {row[0] for row in frame.select("date").distinct().collect()}
+    assert days == {(START + timedelta(days=day)).date() for day in range(13)}

@@ -454,11 +454,12 @@ def status_command(
     "--keep-polls-days",
     type=int,
     default=None,
+    metavar="DAYS",
     envvar="STOREMON_KEEP_POLLS_DAYS",
     show_envvar=True,
-    help="Keep this many whole UTC days of polls in the inbox before the latest poll's date"
-    " (at least 7); older ones move to Parquet files in <home>/archive/store_status/, and a"
-    " report whose week starts before that answers 422. Default: keep every poll.",
+    help="Keep DAYS whole UTC days of polls in the inbox before the latest poll's date (at"
+    " least 7); older ones move to Parquet files in the home's archive/store_status/ folder,"
+    " and a report whose week starts before them answers 422. Default: keep every poll.",
 )
 @click.option(
     "--check",

@@ -19,6 +19,7 @@ from typing import IO
 from fastapi import Request
 from fastapi.security import HTTPBearer
 
+from storemon.project import eprint
 from storemon.service.alerts import Alerts
 from storemon.service.alerts.incidents import Rules
 from storemon.service.batcher import PollBatcher
@@ -35,7 +36,7 @@ from storemon.service.health import DiskWatch
 from storemon.service.history import ReportHistory
 from storemon.service.inbox import Inbox
 from storemon.service.live import LiveStatus
-from storemon.service.retention import Retention
+from storemon.service.retention import Retention, compact_inbox
 from storemon.service.schemas import StoreRegistration, UploadedFile
 from storemon.service.validation import columns_of, file_to_table, rows_to_table
 from storemon.service.worker import ReportJob, ReportWorker
@@ -99,6 +100,8 @@ class Service:
         self.settings = settings
         self.home = settings.home.resolve()
         self.lock = lock_home(self.home)
+        if (compacted := compact_inbox(self.home / "inbox.duckdb")) is not None:
+            eprint(compacted)
         self.inbox = Inbox(self.home / "inbox.duckdb")
         self.history = ReportHistory(self.inbox)
         self.history.fail_interrupted()

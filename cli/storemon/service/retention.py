@@ -247,35 +247,45 @@ class Retention:
                 cursor.execute(
                     f"create or replace temp table retention_kept as {KEPT}", {"base": base}
                 )
-                days = [row[0] for row in cursor.execute(self._days_sql(), [cut]).fetchall()]
+                days = cursor.execute(self._days_sql(), [cut]).fetchall()
                 cursor.execute("commit")
             except BaseException:
                 cursor.execute("rollback")
                 raise
             outcome = Outcome(cut)
-            for day in days:
-                file, read_at = self._write_day(day, cut)
+            for day, write in days:
+                if write:
+                    file, read_at = self._write_day(day, cut)
+                    outcome.days += 1
+                else:
+                    file, read_at = day_folder(self.home, day) / DAY_FILE, None
                 deleted = self._delete_archived(cursor, day, cut, file, read_at, before)
                 before -= deleted
-                outcome.days += 1
                 outcome.moved += deleted
             return outcome
 
     @staticmethod
     def _days_sql() -> str:
-        """The days before the cut $1 with polls to archive: a poll that is not kept, or a kept
-        one that is not in its day's file yet (a day never written, or one received after)."""
+        """The days before the cut $1 with polls to archive, and whether their file must be
+        written: yes when one of their polls is not in it yet (a day never written, or a poll
+        received after it was), else only polls that are no longer kept are deleted."""
         return """
-        select distinct polled_at::date as day
-        from polls
-        left join temp.retention_kept as kept using (store_id, polled_at)
-        left join archived_days on archived_days.day = polls.polled_at::date
-        where polls.polled_at < $1
-            and (
-                kept.store_id is null
-                or archived_days.day is null
-                or polls.received_at >= archived_days.read_at
-            )
+        with
+        marked as (
+            select
+                polls.polled_at::date as day,
+                kept.store_id is null as movable,
+                archived_days.day is null or polls.received_at >= archived_days.read_at
+                    as unwritten
+            from polls
+            left join temp.retention_kept as kept using (store_id, polled_at)
+            left join archived_days on polls.polled_at::date = archived_days.day
+            where polls.polled_at < $1
+        )
+        select day, bool_or(unwritten) as write
+        from marked
+        group by day
+        having bool_or(movable) or bool_or(unwritten)
         order by day
         """
 
@@ -333,11 +343,12 @@ class Retention:
         day: date,
         cut: datetime,
         file: Path,
-        read_at: datetime,
+        read_at: datetime | None,
         before: int,
     ) -> int:
         """Delete the file's rows from the inbox (the kept ones excepted), in one transaction;
-        Conflict when polls before the cut arrived since the run's snapshot."""
+        Conflict when polls before the cut arrived since the run's snapshot. `read_at`: when
+        the inbox was read for the file just written (None: it was not written now)."""
         with self.inbox.transaction(cursor):
             now = cursor.execute(
                 "select count(*) from polls where polled_at < $1", [cut]
@@ -362,10 +373,63 @@ class Retention:
                 """,
                 [cut],
             ).fetchone()[0]
-            cursor.execute(
-                "insert or replace into archived_days values ($1, $2)", [day, read_at]
-            )
+            if read_at is not None:
+                cursor.execute(
+                    "insert or replace into archived_days values ($1, $2)", [day, read_at]
+                )
         return deleted
+
+
+# The start-up compacts the inbox when this much of its file is free (DuckDB reuses freed
+# blocks but never shrinks its file): at least COMPACT_MIN_BYTES, and half of it.
+COMPACT_MIN_BYTES = 64 * 1024 * 1024
+COMPACT_MIN_SHARE = 0.5
+
+
+def compact_inbox(path: Path) -> str | None:
+    """Before the server opens it: when much of the inbox's file is free blocks, copy the
+    database into a new file (`COPY FROM DATABASE`: tables, constraints and rows, in their
+    order) and swap it in; a sentence saying what it did, or None. Any failure (a full disk)
+    leaves the inbox as it was."""
+    if not path.is_file():
+        return None
+    spare = path.with_name(path.name + ".compact")
+    for leftover in (spare, spare.with_name(spare.name + ".wal")):
+        leftover.unlink(missing_ok=True)  # of a start-up that stopped midway
+    with duckdb.connect(str(path)) as connection:
+        free, total, block = connection.execute(
+            "select free_blocks, total_blocks, block_size from pragma_database_size()"
+        ).fetchone()
+        if free * block < COMPACT_MIN_BYTES or free < total * COMPACT_MIN_SHARE:
+            return None
+        name = connection.execute("select current_database()").fetchone()[0]
+        try:
+            connection.execute(f"attach {_sql_path(spare)} as compact")
+            connection.execute(f'copy from database "{name}" to compact')
+            for (table,) in connection.execute(
+                "select table_name from duckdb_tables() where database_name = $1", [name]
+            ).fetchall():
+                counts = connection.execute(
+                    f'select (select count(*) from "{name}".main."{table}"),'
+                    f' (select count(*) from compact.main."{table}")'
+                ).fetchone()
+                if counts[0] != counts[1]:
+                    raise RuntimeError(f"table {table}: {counts[0]} rows, {counts[1]} copied")
+            connection.execute("detach compact")
+        except Exception as error:
+            spare.unlink(missing_ok=True)
+            return f"the inbox was not compacted: {error}"
+    if path.with_name(path.name + ".wal").exists():
+        spare.unlink(missing_ok=True)
+        return None  # not checkpointed at close: left as it is
+    before = path.stat().st_size
+    _sync(spare)
+    os.replace(spare, path)
+    _sync(path.parent)
+    return (
+        f"compacted {path.name}: {before / 1e6:.0f} MB to {path.stat().st_size / 1e6:.0f} MB"
+        " (most of it was space freed by archiving)"
+    )
 
 
 def _sync(path: Path) -> None:
