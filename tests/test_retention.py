@@ -148,6 +148,9 @@ def archived(service_client, tmp_path_factory):
             .execute("select raw_store_id, raw_status, raw_timestamp_utc from polls")
             .fetchall()
         )
+    # A home of a version before the retention had none of its tables.
+    with duckdb.connect(str(home / "inbox.duckdb")) as db:
+        db.execute("drop table retention_cut; drop table archived_days")
     with service_client(home=home, clock=lambda: CLOCK, keep_polls_days=KEEP) as client:
         service = client.app.state.service
         service.retention.archive()  # waits for the start-up's run, or is it

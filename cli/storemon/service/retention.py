@@ -129,9 +129,8 @@ class Retention:
         self.disk = disk
         self.error: str | None = None  # the last run's failure, for /health
         self.last: Outcome | None = None
-        self._wake = threading.Condition()
         self._one_run = threading.Lock()  # the background run and a caller's, one at a time
-        self._stopping = False
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="storemon-archive", daemon=True)
         with closing(inbox.cursor()) as cursor:
             cursor.execute(SCHEMA)
@@ -164,18 +163,15 @@ class Retention:
             self._thread.start()
 
     def stop(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify_all()
+        """Stop between two days' work (the current day's is finished first)."""
+        self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        while True:
-            wait = self.run_once()
-            with self._wake:
-                if self._stopping or self._wake.wait_for(lambda: self._stopping, wait):
-                    return
+        while not self._stopping.is_set():
+            if self._stopping.wait(self.run_once()):
+                return
 
     def run_once(self) -> float:
         """One run whatever happens (a failure is logged, kept for /health and tried again
@@ -254,7 +250,9 @@ class Retention:
                 raise
             outcome = Outcome(cut)
             for day, write in days:
-                if write:
+                if self._stopping.is_set():
+                    break  # the rest at the next start
+                if write or not (day_folder(self.home, day) / DAY_FILE).exists():
                     file, read_at = self._write_day(day, cut)
                     outcome.days += 1
                 else:
@@ -364,6 +362,7 @@ class Retention:
                 f"""
                 delete from polls
                 where polled_at < $1
+                    and polled_at >= $2 and polled_at < $2 + interval 1 day
                     and (raw_store_id, polled_at, is_active) in (
                         select store_id, polled_at, is_active from read_parquet({_sql_path(file)})
                     )
@@ -371,7 +370,7 @@ class Retention:
                         select store_id, polled_at from temp.retention_kept
                     )
                 """,
-                [cut],
+                [cut, datetime.combine(day, datetime.min.time())],
             ).fetchone()[0]
             if read_at is not None:
                 cursor.execute(
