@@ -448,3 +448,32 @@ def test_spark_reads_the_archive_as_it_is(archived):
     assert rows == [p for p in archived["all_polls"] if p[2] < stamp(CUT)]
     days = {row[0] for row in frame.select("date").distinct().collect()}
     assert days == {(START + timedelta(days=day)).date() for day in range(13)}
+
+
+def test_health_says_degraded_while_the_archiving_fails(service_client, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    polls = [
+        {"store_id": "s", "status": "active", "timestamp_utc": stamp(START + timedelta(hours=h))}
+        for h in range(0, 12 * 24, 6)
+    ]
+    with service_client(home=home) as client:
+        assert client.post("/polls", json=polls).status_code == 200
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Retention, "_write_day", full)
+    with service_client(home=home, keep_polls_days=KEEP) as client:
+        retention = client.app.state.service.retention
+        retention.run_once()
+        answer = client.get("/health")
+        assert answer.status_code == 503
+        reasons = answer.json()["reasons"]
+        assert "archive: the last run failed ([Errno 28] No space left on device)" in reasons
+        assert any(reason.startswith("disk: a write to the home failed") for reason in reasons)
+        metrics = client.get("/metrics").text
+        assert 'storemon_degraded{kind="archive"} 1.0' in metrics
+        monkeypatch.undo()
+        assert retention.run_once() == 3600.0
+        assert client.get("/health").json() == {"status": "ok"}
+        assert retention.last.days == 4  # 2026-10-01 to 2026-10-04, before the cut

@@ -123,6 +123,8 @@ def _sql_path(path: Path) -> str:
 
 class Retention:
     def __init__(self, inbox: Inbox, home: Path, keep_days: int | None, disk: DiskWatch) -> None:
+        if keep_days is not None and keep_days < MIN_KEEP_DAYS:
+            raise ValueError(f"keep_polls_days {keep_days} is under {MIN_KEEP_DAYS}")
         self.inbox = inbox
         self.home = home
         self.keep_days = keep_days
@@ -185,8 +187,8 @@ class Retention:
             self.error = first
             eprint(f"archive: failed, trying again in {RETRY_SECONDS:.0f} s: {first}")
             return RETRY_SECONDS
-        if self.error is not None and self.last.days:
-            self.disk.ok()  # it wrote again
+        if self.error is not None:
+            self.disk.ok()  # what failed went through
         self.error = None
         return EVERY_SECONDS
 
