@@ -443,6 +443,16 @@ def test_a_report_reads_one_week_of_many_and_equals_the_export_of_all(client, tm
     ).fetchall()
     # 168 hourly polls in the week and the one before it, per store; one each of the others.
     assert snapshot == [("only-later", 1), ("only-old", 1), ("w1", 169), ("w2", 169)]
+    # The parsed polls the plan reads are numbered in the order of the text file's rows.
+    parsed = client.app.state.service.worker.work / "store_status.parsed.parquet"
+    assert duckdb.sql(
+        f"select count(*) from read_parquet('{inputs / 'store_status.parquet'}',"
+        f" file_row_number = true) as text inner join read_parquet('{parsed}') as parsed"
+        " on parsed.source_row_number = text.file_row_number + 1"
+        " where parsed.store_id != text.store_id"
+        " or parsed.is_active != (text.status = 'active')"
+        " or strftime(parsed.polled_at, '%Y-%m-%d %H:%M:%S') != text.timestamp_utc"
+    ).fetchall() == [(0,)]
 
     data = write_inputs(tmp_path / "files", polls, hours, zones)
     exported = CliRunner().invoke(
@@ -455,3 +465,28 @@ def test_a_report_reads_one_week_of_many_and_equals_the_export_of_all(client, tm
     for store in ("w1", "w2", "only-old", "only-later"):
         assert served[store] == expected[store], store
     assert served["only-later"] == ("",) * 6 and served["only-old"] != ("",) * 6
+
+
+def test_a_home_from_before_the_poll_bounds_gets_them_from_its_polls(service_client, tmp_path):
+    """An inbox written before store_poll_bounds existed opens with every poll kept and the
+    bounds taken from them, and its reports see its polls."""
+    with service_client(home=tmp_path) as client:
+        polls = [
+            {"store_id": "s", "status": "active", "timestamp_utc": "2024-03-01 10:00:00"},
+            {"store_id": "s", "status": "inactive", "timestamp_utc": "2024-03-01 09:00:00"},
+            {"store_id": "t", "status": "active", "timestamp_utc": "2024-03-01 08:00:00"},
+        ]
+        assert client.post("/polls", json=polls).json() == {"stored": 3}
+    with duckdb.connect(str(tmp_path / "inbox.duckdb")) as inbox:
+        inbox.execute("drop table store_poll_bounds")
+    with service_client(home=tmp_path) as client:
+        inbox = client.app.state.service.inbox
+        with inbox.cursor() as cursor:
+            assert cursor.execute("select count(*) from polls").fetchone() == (3,)
+            assert cursor.execute(
+                "select store_id, strftime(first_polled_at, '%H'), strftime(last_polled_at, '%H')"
+                " from store_poll_bounds order by store_id"
+            ).fetchall() == [("s", "09", "10"), ("t", "08", "08")]
+        report = finished(client, client.post("/trigger_report", json={}).json()["report_id"])
+        assert report["status"] == "Complete" and report["stores"] == 2, report
+        assert report["as_of"].startswith("2024-03-01T10:00:00"), report

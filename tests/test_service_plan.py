@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from contextlib import closing
 from datetime import datetime, timedelta
 
 import duckdb
@@ -198,6 +199,18 @@ def check_report(service, plan_runs, database, data, prefix, as_of):
     expected = parse_report(exported.stdout)
     ours = {store: row for store, row in served.items() if store.startswith(prefix)}
     assert ours == expected
+    # The bounds kept as polls arrive are those of all the stored polls.
+    with closing(service.app.state.service.inbox.cursor()) as cursor:
+        bounds = "select * from ({}) where starts_with(store_id, $1) order by store_id"
+        assert (
+            cursor.execute(bounds.format("from store_poll_bounds"), [prefix]).fetchall()
+            == cursor.execute(
+                bounds.format(
+                    "select store_id, min(polled_at), max(polled_at) from polls group by all"
+                ),
+                [prefix],
+            ).fetchall()
+        )
     folder = service.app.state.service.worker.reports_folder(report["report_id"])
     table = "select * from {}.store_uptime_report where starts_with(store_id, $1) order by store_id"
     with duckdb.connect() as connection:

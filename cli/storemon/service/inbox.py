@@ -44,6 +44,20 @@ create table if not exists timezones (
     received_at timestamp not null
 );
 """
+# Per store, the first and the last instant of every poll ever stored, kept as polls arrive: a
+# report finds its stores' bounds here instead of in all the polls (worker.SNAPSHOT_POLLS).
+POLL_BOUNDS = """
+create table if not exists store_poll_bounds (
+    store_id varchar primary key,
+    first_polled_at timestamp not null,
+    last_polled_at timestamp not null
+);
+"""
+# A home from before store_poll_bounds gets it from its polls, once.
+POLL_BOUNDS_FROM_POLLS = """
+insert into store_poll_bounds
+select store_id, min(polled_at), max(polled_at) from polls group by store_id
+"""
 
 
 @dataclass
@@ -84,6 +98,7 @@ class Inbox:
         self.connection = duckdb.connect(str(path))
         self.connection.execute("set TimeZone = 'UTC'")
         self.connection.execute(SCHEMA)
+        self._add_poll_bounds()
         self.write_lock = threading.Lock()
         # Committed writes since start: two reports triggered at the same count see the same
         # data (core.Service.trigger_report).
@@ -97,6 +112,17 @@ class Inbox:
 
     def close(self) -> None:
         self.connection.close()
+
+    def _add_poll_bounds(self) -> None:
+        exists = self.connection.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database()"
+            " and schema_name = 'main' and table_name = 'store_poll_bounds'"
+        ).fetchone()[0]
+        if not exists:
+            self.connection.execute("begin transaction")
+            self.connection.execute(POLL_BOUNDS)
+            self.connection.execute(POLL_BOUNDS_FROM_POLLS)
+            self.connection.execute("commit")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self.connection.cursor()
@@ -242,6 +268,9 @@ class Inbox:
         return f"select stg.store_id, stg.polled_at, stg.is_active from {staged.accepted}"
 
     def _add_polls(self, cursor, staged: Staged) -> None:
+        # Stored in time order: polls arrive roughly in time order, so the table stays
+        # clustered by polled_at and a report's scan of its week skips the rest by the
+        # row groups' min/max (an upload of history is sorted as a whole).
         cursor.execute(
             f"""
             insert into polls
@@ -249,7 +278,19 @@ class Inbox:
                 stg.store_id, stg.polled_at, stg.is_active,
                 raw.store_id, raw.status, raw.timestamp_utc, now()::timestamp
             from {staged.accepted}
+            order by stg.polled_at, stg.store_id, stg.is_active
             on conflict do nothing
+            """
+        )
+        cursor.execute(
+            f"""
+            insert into store_poll_bounds
+            select stg.store_id, min(stg.polled_at), max(stg.polled_at)
+            from {staged.accepted}
+            group by stg.store_id
+            on conflict (store_id) do update set
+                first_polled_at = least(first_polled_at, excluded.first_polled_at),
+                last_polled_at = greatest(last_polled_at, excluded.last_polled_at)
             """
         )
 

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from contextlib import closing, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -57,43 +57,64 @@ STORED_COLUMNS = ("source_row_number", "store_id", "polled_at", "is_active")
 # last poll before it (what the week starts with), and for a store with no poll at or before
 # the report time its first poll after (so it keeps its row, with NULL measures). The result
 # is the report of all stored polls (a status in the week comes from these polls alone: nothing
-# else reaches into the week), at the cost of one week. Each poll comes as the staging SQL
-# parsed it when it arrived, with its `rowid` (to fetch its text from: the sort that numbers
-# the polls in the order of the report's input file is cheaper without the text). $1: the
-# report time, NULL for the latest poll.
+# else reaches into the week), at the cost of one week: the polls are stored in time order
+# (inbox.py), so each range below reads only the row groups of its instants, and a store's
+# bounds come from store_poll_bounds. The last poll before the week is looked for in the day
+# before it, and only for the stores with none there (silent for a day) in all older polls.
+# Each poll comes as the staging SQL parsed it when it arrived, beside its text, numbered in the
+# order it is stored in (its `rowid`: sorting by it costs less than by store), the order of the
+# report's input files. {report_at} and {week_start_at} are timestamp literals (constants,
+# which the scans' row-group skipping needs); NULL when no poll is stored.
 SNAPSHOT_POLLS = """
 with
-clock as (
-    select coalesce($1::timestamp, (select max(polled_at) from polls)) as report_at
+day_before_week as (
+    select store_id, polled_at, is_active, rowid as poll_row,
+        raw_store_id, raw_status, raw_timestamp_utc
+    from polls
+    where polled_at >= {week_start_at} - interval 24 hour and polled_at < {week_start_at}
 ),
-bounds as (
-    select report_at, report_at - interval 168 hour as week_start_at from clock
+silent_for_a_day as (
+    select store_id from store_poll_bounds
+    where first_polled_at < {week_start_at} - interval 24 hour
+        and store_id not in (select store_id from day_before_week)
+),
+older_than_a_day as (
+    select store_id, polled_at, is_active, rowid as poll_row,
+        raw_store_id, raw_status, raw_timestamp_utc
+    from polls
+    where polled_at < {week_start_at} - interval 24 hour
+        and store_id in (select store_id from silent_for_a_day)
 ),
 last_before_week as (
-    select polls.store_id, max(polls.polled_at) as polled_at
-    from polls cross join bounds
-    where polls.polled_at < bounds.week_start_at
-    group by polls.store_id
+    select * from (select * from day_before_week union all select * from older_than_a_day)
+    qualify polled_at = max(polled_at) over (partition by store_id)
 ),
-first_of_stores_after as (
-    select polls.store_id, min(polls.polled_at) as polled_at
+in_week as (
+    select store_id, polled_at, is_active, rowid as poll_row,
+        raw_store_id, raw_status, raw_timestamp_utc
     from polls
-    group by polls.store_id
-    having min(polls.polled_at) > (select report_at from bounds)
+    where polled_at between {week_start_at} and {report_at}
+),
+first_after as (
+    select store_id, polled_at, is_active, rowid as poll_row,
+        raw_store_id, raw_status, raw_timestamp_utc
+    from polls
+    where polled_at > {report_at} and (store_id, polled_at) in (
+        select store_id, first_polled_at from store_poll_bounds
+        where first_polled_at > {report_at}
+    )
+),
+snapshot as (
+    select * from last_before_week
+    union all select * from in_week
+    union all select * from first_after
 )
-select
-    row_number() over (
-        order by polls.store_id, polls.polled_at, polls.is_active
-    ) as source_row_number,
-    polls.store_id,
-    polls.polled_at,
-    polls.is_active,
-    polls.rowid as poll_row
-from polls cross join bounds
-where polls.polled_at between bounds.week_start_at and bounds.report_at
-    or (polls.store_id, polls.polled_at) in (select * from last_before_week)
-    or (polls.store_id, polls.polled_at) in (select * from first_of_stores_after)
+select row_number() over (order by poll_row) as source_row_number, *
+from snapshot
+order by poll_row
 """
+# The report time: the given one, else the latest stored poll.
+SNAPSHOT_CLOCK = "select coalesce($1::timestamp, max(last_polled_at)) from store_poll_bounds"
 SNAPSHOT_HOURS = """
 select
     raw_store_id as store_id,
@@ -364,21 +385,21 @@ class ReportWorker:
         paths = {name: folder / f"{name}.parquet" for name in STAGING_MODELS}
         polls = ", ".join(STORED_COLUMNS)
         try:
+            (report_at,) = job.snapshot.execute(SNAPSHOT_CLOCK, [job.report_at]).fetchone()
+            instants = {
+                "report_at": _timestamp_literal(report_at),
+                "week_start_at": _timestamp_literal(report_at and report_at - timedelta(hours=168)),
+            }
             job.snapshot.execute(
-                f"create temp table snapshot_polls as {SNAPSHOT_POLLS}", [job.report_at]
+                f"create temp table snapshot_polls as {SNAPSHOT_POLLS.format(**instants)}"
             )
             for target, sql in (
                 (
                     paths["store_status"],
-                    "select polls.raw_store_id as store_id, polls.raw_status as status,"
-                    " polls.raw_timestamp_utc as timestamp_utc"
-                    " from snapshot_polls inner join polls on polls.rowid = snapshot_polls.poll_row"
-                    " order by snapshot_polls.source_row_number",
+                    "select raw_store_id as store_id, raw_status as status,"
+                    " raw_timestamp_utc as timestamp_utc from snapshot_polls",
                 ),
-                (
-                    self.work / PARSED_POLLS,
-                    f"select {polls} from snapshot_polls order by source_row_number",
-                ),
+                (self.work / PARSED_POLLS, f"select {polls} from snapshot_polls"),
                 (paths["menu_hours"], SNAPSHOT_HOURS),
                 (paths["timezones"], SNAPSHOT_TIMEZONES),
             ):
@@ -401,6 +422,10 @@ class ReportWorker:
                 # Marked first: a request from now on answers 410, not a missing file.
                 self.history.update_report(old["report_id"], files_removed=True)
                 shutil.rmtree(self.reports_folder(old["report_id"]), ignore_errors=True)
+
+
+def _timestamp_literal(value: datetime | None) -> str:
+    return "null::timestamp" if value is None else f"timestamp '{value.isoformat(sep=' ')}'"
 
 
 def _now() -> datetime:
