@@ -132,6 +132,12 @@ def archive_rows(home: Path) -> list[tuple]:
     ).fetchall()
 
 
+def bounds(client) -> list[tuple]:
+    """Each store's first and last poll ever, as the inbox keeps them."""
+    with client.app.state.service.inbox.cursor() as cursor:
+        return cursor.execute("select * from store_poll_bounds order by all").fetchall()
+
+
 @pytest.fixture(scope="module")
 def archived(service_client, tmp_path_factory):
     """A home filled without retention (as an earlier version would have), observed; then
@@ -143,6 +149,7 @@ def archived(service_client, tmp_path_factory):
         upload_fleet(client, folder)
         before = observe(client)
         polls_before = client.app.state.service.inbox.count_polls()
+        bounds_before = bounds(client)
         all_polls = sorted(
             client.app.state.service.inbox.cursor()
             .execute("select raw_store_id, raw_status, raw_timestamp_utc from polls")
@@ -160,6 +167,7 @@ def archived(service_client, tmp_path_factory):
         assert inbox_state(client) == state
         polls_after = service.inbox.count_polls()
         again = service.retention.archive()
+        bounds_after = bounds(client)
     with service_client(home=home, clock=lambda: CLOCK, keep_polls_days=KEEP) as client:
         restarted = observe(client)
     return {
@@ -173,6 +181,7 @@ def archived(service_client, tmp_path_factory):
         "polls_after": polls_after,
         "all_polls": all_polls,
         "again": again,
+        "bounds": (bounds_before, bounds_after),
     }
 
 
@@ -181,6 +190,16 @@ def test_reports_and_statuses_after_the_cut_are_unchanged(archived):
     for key, content in archived["before"].items():
         assert archived["after"][key] == content, key
         assert archived["restarted"][key] == content, key
+
+
+def test_archiving_leaves_each_stores_first_and_last_poll_as_they_were(archived):
+    before, after = archived["bounds"]
+    assert after == before
+    assert (
+        "old-only",
+        START + timedelta(minutes=15),
+        START + timedelta(hours=29, minutes=15),
+    ) in after
 
 
 def test_a_report_before_the_cut_is_refused_naming_the_cut(archived):
