@@ -15,6 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import (
     HOURS_HEADER,
     STATUS_HEADER,
@@ -30,6 +32,7 @@ from storemon.cli import cli
 from storemon.service import retention as retention_module
 from storemon.service.health import DiskWatch
 from storemon.service.inbox import Inbox
+from storemon.service.live import INBOX_INSTANTS, reduced
 from storemon.service.retention import ARCHIVE, Retention, compact_inbox, cut_of
 
 START = datetime(2026, 10, 1)
@@ -496,3 +499,76 @@ def test_health_says_degraded_while_the_archiving_fails(service_client, tmp_path
         assert retention.run_once() == 3600.0
         assert client.get("/health").json() == {"status": "ok"}
         assert retention.last.days == 4  # 2026-10-01 to 2026-10-04, before the cut
+
+
+# ---------------------------------------------------------------------- what the inbox keeps
+
+STATUSES = st.sampled_from([True, False])
+STORE_POLLS = st.lists(st.tuples(st.integers(0, 20 * 24 * 60), STATUSES), min_size=1, max_size=40)
+
+
+def what_reports_and_statuses_read(connection, instant: datetime) -> dict:
+    """Over the `polls` table of `connection`: per store the polls of the latest instant before
+    `instant` (a report's week starting there), the live status's reduced set at `instant`
+    (without its weights) and the stores."""
+    last = connection.execute(
+        "select store_id, polled_at, is_active from polls where polled_at < $1"
+        " qualify polled_at = max(polled_at) over (partition by store_id) order by all",
+        [instant],
+    ).fetchall()
+    live = connection.execute(
+        f"select store_id, polled_at, is_active from ({reduced(INBOX_INSTANTS.format(where=''))})"
+        " order by all",
+        {"base": instant},
+    ).fetchall()
+    stores = connection.execute("select distinct store_id from polls order by 1").fetchall()
+    return {"last": last, "live": live, "stores": stores}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet=st.lists(STORE_POLLS, min_size=1, max_size=4), offsets=st.lists(
+    st.integers(0, 7 * 24 * 60), min_size=1, max_size=3))  # fmt: skip
+def test_at_and_after_the_cut_the_inbox_reads_as_every_poll(tmp_path_factory, fleet, offsets):
+    """Random polls (both statuses at one instant too): once archived, and again once every
+    archived poll was sent again and archived again, what a report's week or a status at or
+    after the cut reads of the inbox is what every poll gives."""
+    home = tmp_path_factory.mktemp("hypothesis")
+    inbox, retention = open_retention(home)
+    rows = {
+        (f"s{number}", START + timedelta(minutes=minute), active)
+        for number, polls in enumerate(fleet)
+        for minute, active in polls
+    }
+    with inbox.cursor() as cursor:
+        cursor.executemany(
+            "insert into polls values ($1, $2, $3, $1, $4, strftime($2, '%Y-%m-%d %H:%M:%S'),"
+            " now()::timestamp)",
+            [(s, at, active, "active" if active else "inactive") for s, at, active in rows],
+        )
+    with duckdb.connect() as everything:
+        everything.execute("create table polls (store_id varchar, polled_at timestamp,"
+                           " is_active boolean)")  # fmt: skip
+        everything.executemany("insert into polls values ($1, $2, $3)", sorted(rows))
+        cut = retention.archive().cut
+        latest = max(at for _, at, _ in rows)
+        for resent in (False, True):
+            if resent and (home / ARCHIVE).exists():
+                # Every archived poll sent again: archived again, each once.
+                with inbox.cursor() as cursor:
+                    glob = home / ARCHIVE / "*" / "*.parquet"
+                    cursor.execute(
+                        "insert into polls select store_id, polled_at, is_active, store_id,"
+                        " status, timestamp_utc, now()::timestamp"
+                        f" from read_parquet('{glob}') on conflict do nothing"
+                    )
+                assert retention.archive().cut == cut
+            for offset in offsets:
+                instant = min(cut + timedelta(minutes=offset), latest + timedelta(hours=1))
+                with inbox.cursor() as cursor:
+                    assert what_reports_and_statuses_read(cursor, instant) == (
+                        what_reports_and_statuses_read(everything, instant)
+                    ), (instant, resent)
+    archived = archive_rows(home) if (home / ARCHIVE).exists() else []
+    assert {(r[0], r[3], r[4]) for r in archived} == {r for r in rows if r[1] < cut}
+    assert len(archived) == len({(r[0], r[3], r[4]) for r in archived})
+    inbox.close()
