@@ -25,8 +25,15 @@ importing dbt (and dbt-duckdb), the first export of a one-row input (dbt parses 
 plan), the next ones (the plan), and the first export of another database (the plan, from the
 cache folder).
 
-After it, the targets for the export beside the figures measured (EXPORT_1X_S and
-EXPORT_10X_OVER_SQL below); `--check` exits 1 when one is missed.
+Beside the export, the direct SQL: bench/direct_sql.py, a hand-written report in one DuckDB
+query, run as a fresh Python process `--runs` times over the same files. Its report must equal
+the export's byte for byte, or no ratio to it is printed (and the check fails). Then the first
+export into a new database, `--runs` times: a new database file in a new folder whose plan is
+already in the scenario's cache folder, as every database after a machine's first export is.
+
+After it, the targets for the export beside the figures measured (EXPORT_1X_S,
+EXPORT_10X_OVER_SQL, EXPORT_1X_OVER_DIRECT and NEW_DATABASE_10X_OVER_DIRECT below); `--check`
+exits 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -52,6 +59,12 @@ GIB = 1024**3
 # dbt is not imported), and at 10x its ratio to the models' SQL alone.
 EXPORT_1X_S = 3.5
 EXPORT_10X_OVER_SQL = 1.15
+# Against the hand-written direct SQL (bench/direct_sql.py) over the same files, medians of
+# fresh processes: the 1x export with its plan cached, and at 10x the first export into a new
+# database (the plan from the cache folder).
+EXPORT_1X_OVER_DIRECT = 1.3
+NEW_DATABASE_10X_OVER_DIRECT = 1.5
+DIRECT_SQL = Path(__file__).resolve().with_name("direct_sql.py")
 # time(10x) / time(1x) of the models, CSV inputs: linear or better.
 MAX_GROWTH = 10.0
 
@@ -127,6 +140,10 @@ class Scenario:
     sql_alone_s: list[float] = field(default_factory=list)  # the models' SQL without dbt
     sql_alone_cpu_s: list[float] = field(default_factory=list)
     sql_alone_same: bool | None = None  # its report equals the export's
+    direct_s: list[float] = field(default_factory=list)  # bench/direct_sql.py, cold
+    direct_cpu_s: list[float] = field(default_factory=list)
+    direct_same: bool | None = None  # its report equals the export's
+    new_database: list[Measure] = field(default_factory=list)  # first exports, plan cached
 
 
 def run_measured(
@@ -273,7 +290,45 @@ def measure_export(sc: Scenario, prefix: list[str], runs: int, workdir: Path) ->
         record_node_times(sc, m)
     if sc.engine == "duckdb":
         measure_sql_alone(sc, runs, run_dir, report)
+        measure_direct(sc, runs, run_dir, report)
+        measure_new_database(sc, prefix, runs, run_dir)
     return run_dir
+
+
+def measured_runs(argv: list[str], runs: int, what: str, fresh: Path) -> list[Measure]:
+    """`runs` fresh processes of argv, each after removing the file `fresh` it writes."""
+    found = []
+    for _ in range(runs):
+        fresh.unlink(missing_ok=True)
+        m = run_measured(argv)
+        if m.returncode != 0:
+            sys.exit(f"{what} failed:\n{m.stderr.strip()[-2000:]}")
+        found.append(m)
+    return found
+
+
+def measure_direct(sc: Scenario, runs: int, run_dir: Path, export_report: Path) -> None:
+    """bench/direct_sql.py over the scenario's files, `runs` fresh processes."""
+    direct_report = run_dir / "direct.csv"
+    argv = [sys.executable, str(DIRECT_SQL), "--data", str(sc.data_dir)]
+    argv += ["--out", str(direct_report)]
+    found = measured_runs(argv, runs, "the direct SQL", direct_report)
+    sc.direct_s, sc.direct_cpu_s = [m.seconds for m in found], [m.cpu_s for m in found]
+    sc.direct_same = direct_report.read_bytes() == export_report.read_bytes()
+
+
+def measure_new_database(sc: Scenario, prefix: list[str], runs: int, run_dir: Path) -> None:
+    """The first export into a new database file, in a new folder, with the plan the
+    scenario's first export recorded in its cache folder: `runs` times."""
+    for i in range(runs):
+        elsewhere = run_dir / f"new-database-{i}"
+        shutil.rmtree(elsewhere, ignore_errors=True)
+        elsewhere.mkdir()
+        argv = export_argv(prefix, sc, elsewhere / "new.duckdb", elsewhere / "report.csv")
+        m = run_measured(argv, cwd=elsewhere, env=own_cache(run_dir))
+        if m.returncode != 0:
+            sys.exit(f"export of a new database failed:\n{m.stderr.strip()[-2000:]}")
+        sc.new_database.append(m)
 
 
 def measure_sql_alone(sc: Scenario, runs: int, run_dir: Path, export_report: Path) -> None:
@@ -286,16 +341,10 @@ def measure_sql_alone(sc: Scenario, runs: int, run_dir: Path, export_report: Pat
     ]
     files = [str(path) for name in order for path in compiled.glob(f"*/{name}.sql")]
     alone_db, alone_report = run_dir / "sql-alone.duckdb", run_dir / "sql-alone.csv"
-    for _ in range(runs):
-        alone_db.unlink(missing_ok=True)
-        inputs = [str(path) for path in data_files(sc.data_dir, sc.fmt)]
-        argv = [sys.executable, "-c", SQL_ALONE_SCRIPT, str(alone_db), str(alone_report)]
-        argv += [*inputs, *files]
-        m = run_measured(argv)
-        if m.returncode != 0:
-            sys.exit(f"the models' SQL alone failed:\n{m.stderr.strip()[-2000:]}")
-        sc.sql_alone_s.append(m.seconds)
-        sc.sql_alone_cpu_s.append(m.cpu_s)
+    inputs = [str(path) for path in data_files(sc.data_dir, sc.fmt)]
+    argv = [sys.executable, "-c", SQL_ALONE_SCRIPT, str(alone_db), str(alone_report)]
+    found = measured_runs([*argv, *inputs, *files], runs, "the models' SQL alone", alone_db)
+    sc.sql_alone_s, sc.sql_alone_cpu_s = [m.seconds for m in found], [m.cpu_s for m in found]
     sc.sql_alone_same = alone_report.read_bytes() == export_report.read_bytes()
 
 
@@ -320,14 +369,37 @@ def sql_alone(sc: Scenario) -> str:
     return f"{med(sc.sql_alone_s)}, CPU {med(sc.sql_alone_cpu_s)} ({same})"
 
 
+def direct(sc: Scenario) -> str:
+    if not sc.direct_s:
+        return "-"
+    same = "same report" if sc.direct_same else "REPORT DIFFERS"
+    return f"{med(sc.direct_s)}, CPU {med(sc.direct_cpu_s)} ({same})"
+
+
+def over_direct(sc: Scenario, seconds: list[float]) -> float | None:
+    """The median of `seconds` over the direct SQL's; None when there is nothing to compare
+    or the direct SQL's report is not the export's (a ratio to another report means nothing)."""
+    if not seconds or not sc.direct_s or not sc.direct_same:
+        return None
+    return statistics.median(seconds) / statistics.median(sc.direct_s)
+
+
+def ratio_cell(value: float | None, sc: Scenario) -> str:
+    if value is not None:
+        return f"{value:.2f}x"
+    return "no ratio: reports differ" if sc.direct_s and not sc.direct_same else "-"
+
+
 def table(scenarios: list[Scenario]) -> str:
     head = (
         "| scale | format | engine | stores | status rows | export median | min - max "
         "| export CPU (user + sys) | models (sum) | invariant tests (sum) | outside the nodes "
         "| peak RSS "
-        "| models' SQL alone (no dbt) | floor (DuckDB scan) | slowest models (median) |"
+        "| models' SQL alone (no dbt) | direct SQL (bench/direct_sql.py) | export / direct "
+        "| new database (plan cached) | new database / direct "
+        "| floor (DuckDB scan) | slowest models (median) |"
     )
-    lines = [head, "|" + "---|" * 15]
+    lines = [head, "|" + "---|" * 19]
     for sc in scenarios:
         if sc.export:
             secs = [m.seconds for m in sc.export]
@@ -340,11 +412,15 @@ def table(scenarios: list[Scenario]) -> str:
                 med(sc.outside_s),
                 fmt_bytes(max(m.peak_rss for m in sc.export)),
                 sql_alone(sc),
+                direct(sc),
+                ratio_cell(over_direct(sc, secs), sc),
+                med([m.seconds for m in sc.new_database]),
+                ratio_cell(over_direct(sc, [m.seconds for m in sc.new_database]), sc),
                 med(sc.floor_s),
                 slowest(sc),
             ]
         else:
-            cells = ["-", "-", "-", "-", "-", "-", "-", "-", med(sc.floor_s), "-"]
+            cells = ["-"] * 12 + [med(sc.floor_s), "-"]
         row = [label(sc), sc.fmt, sc.engine, f"{sc.stores:,}", f"{sc.status_rows:,}", *cells]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -381,7 +457,27 @@ def targets(scenarios: list[Scenario]) -> list[tuple[str, str, str, bool]]:
             rows.append((f"{prefix}`storemon export`, 10x, / the models' SQL alone",
                          f"<= {EXPORT_10X_OVER_SQL:g}x", f"{ratio:.2f}x",
                          ratio <= EXPORT_10X_OVER_SQL))  # fmt: skip
+        # Against the direct SQL, for every format measured (the same files for both).
         for sc in measured.values():
+            if sc.direct_same is False:
+                rows.append((f"{label(sc)} {sc.fmt}: the direct SQL writes the export's report",
+                             "same bytes", "DIFFERENT: no ratio", False))  # fmt: skip
+                continue
+            if sc.scale == 1.0 and sc.direct_s:
+                ratio = over_direct(sc, [m.seconds for m in sc.export])
+                rows.append((f"{prefix}`storemon export`, 1x {sc.fmt}, plan cached, / direct SQL",
+                             f"<= {EXPORT_1X_OVER_DIRECT:g}x", f"{ratio:.2f}x",
+                             ratio <= EXPORT_1X_OVER_DIRECT))  # fmt: skip
+            if sc.scale == 10.0 and sc.direct_s and sc.new_database:
+                ratio = over_direct(sc, [m.seconds for m in sc.new_database])
+                rows.append((f"{prefix}`storemon export`, 10x {sc.fmt}, first export into a new "
+                             "database (plan cached), / direct SQL",
+                             f"<= {NEW_DATABASE_10X_OVER_DIRECT:g}x", f"{ratio:.2f}x",
+                             ratio <= NEW_DATABASE_10X_OVER_DIRECT))  # fmt: skip
+        for sc in measured.values():
+            if sc.direct_same:
+                rows.append((f"{label(sc)} {sc.fmt}: the direct SQL writes the export's report",
+                             "same bytes", "same", True))  # fmt: skip
             if sc.sql_alone_same is not None:
                 rows.append((f"{label(sc)} {sc.fmt}: the SQL alone writes the export's report",
                              "same bytes", "same" if sc.sql_alone_same else "DIFFERENT",
@@ -419,16 +515,8 @@ def measure_fixed_cost(prefix: list[str], runs: int, workdir: Path) -> str:
     (tiny / "timezones.csv").write_text("store_id,timezone_str\n1,America/Chicago\n")
     sc = Scenario(scale=0, fmt="csv", stores=1, data_dir=tiny)
     imports = [run_measured([sys.executable, "-c", FIXED_IMPORT]).seconds for _ in range(runs)]
-    run_dir = measure_export(sc, prefix, runs, workdir)
-    new_databases = []
-    for i in range(runs):
-        elsewhere = run_dir / f"other-{i}"
-        elsewhere.mkdir()
-        argv = export_argv(prefix, sc, elsewhere / "other.duckdb", elsewhere / "report.csv")
-        m = run_measured(argv, cwd=elsewhere, env=own_cache(run_dir))
-        if m.returncode != 0:
-            sys.exit(f"export of a new database failed:\n{m.stderr.strip()[-2000:]}")
-        new_databases.append(m.seconds)
+    measure_export(sc, prefix, runs, workdir)  # with the first exports of new databases
+    new_databases = [m.seconds for m in sc.new_database]
     return (
         f"dbt's fixed cost (medians of {runs} fresh processes): `{FIXED_IMPORT}` "
         f"{med(imports)}; the machine's first export (full parse, dbt records the "

@@ -1,7 +1,8 @@
 """Benchmark `storemon serve`: ingestion rates, upload time and report time at Loop scale.
 
     python bench/service_benchmark.py [--workdir DIR] [--runs 3] [--weeks 8] [--stores 14092]
-                                      [--check]
+                                      [--profile loop|rich] [--check] [--only alerts|history]
+                                      [--history 1,2,4,8,16] [--curve-out CSV] [--plot-out SVG]
 
 Starts a real server (the installed `storemon serve`) on a free port of 127.0.0.1 and, from
 this process, measures the service's figures, each printed beside its target:
@@ -22,6 +23,15 @@ this process, measures the service's figures, each printed beside its target:
   - the alert delay (docs/alerts.md): with --stores stores known, from the answer to a poll
     that opens an incident to its webhook at a receiver on 127.0.0.1, for one store (median
     of --runs) and for the whole fleet at once (`--only alerts` runs just these).
+  - with --history 1,2,4,8,16, the history curve (`--only history` runs just it): one home
+    receives Loop-scale weeks of polls in time order (one generated dataset cut into weeks,
+    uploaded in parts of at most UPLOAD_ROWS polls), and at each point it measures, on a
+    restarted server, the first report after the start and the warm report (median of --runs:
+    trigger_report -> Complete as the client sees it, and the server's own `seconds`), the
+    inbox's size, the server's peak memory while receiving and while reporting, and beside
+    them a cold bench/direct_sql.py export of the same week (its report must equal the
+    service's). The curve goes to --curve-out (CSV) and --plot-out (SVG or PNG).
+`--profile rich` generates every dataset with `storemon generate --profile rich`.
 `--check` exits 1 when a target is missed. Every request goes to 127.0.0.1; each loop is
 bounded in count.
 """
@@ -38,12 +48,15 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from loopback import free_port
 
 STOREMON = str(Path(sys.executable).with_name("storemon"))
+DIRECT_SQL = Path(__file__).resolve().with_name("direct_sql.py")
+INPUTS = ("store_status", "menu_hours", "timezones")
 
 
 # The row limit a server has by default (`storemon serve --max-rows`).
@@ -53,6 +66,22 @@ DEFAULT_MAX_ROWS = 1_000_000
 MEMORY_BUDGET_MB = 1024
 # Raised for the Loop-scale figures: a week of Loop-scale polls is 2.7 million rows.
 LARGE = ("--max-upload-mb", "4096", "--max-rows", "10000000")
+
+# The history curve's targets. The warm report reads one week however many are stored: with 16
+# weeks it may take at most 15 % longer than with one, and with 8 or 16 weeks at most half a
+# cold hand-written one-week export (bench/direct_sql.py) of the same week, which has to read
+# and parse the week's files where the service has the rows stored already.
+HISTORY_GROWTH = 1.15
+WARM_OVER_DIRECT = 0.5
+# Budgets at the curve's last point. The inbox: at most the polls' own size as the generated
+# CSV (about 58 bytes a poll; 26.6 M polls, about 1.5 GB, at 16 Loop-scale weeks): a store
+# that takes more room than the text it was sent is wasting it. The server's peak memory: the
+# service's budget for one request (MEMORY_BUDGET_MB), which a report over any history must
+# keep to as well.
+INBOX_OVER_CSV = 1.0
+# The curve's uploads: at most this many polls per request, the default --max-rows, so the
+# uploads would pass a server with the default limits and no request dwarfs the reports' memory.
+UPLOAD_ROWS = DEFAULT_MAX_ROWS
 
 
 class Server:
@@ -79,6 +108,23 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=120)
 
+    def cpu_seconds(self) -> float:
+        """The server process's CPU time so far (user + system, Linux)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def settle(self, quiet: float = 1.0, limit: float = 300) -> None:
+        """Wait until the server has spent no CPU for `quiet` seconds (the live status's
+        evaluation after a start or an upload runs in the background), at most `limit`."""
+        deadline = time.monotonic() + limit
+        before = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = self.cpu_seconds()
+            if now - before < 0.02 * quiet:
+                return
+            before = now
+
     def peak_mb(self) -> float:
         """The server process's peak resident memory so far (Linux: VmHWM)."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -87,11 +133,11 @@ class Server:
         raise RuntimeError("no VmHWM in /proc: Linux only")
 
 
-def generate(folder: Path, stores: int, days: int) -> Path:
+def generate(folder: Path, stores: int, days: int, profile: str = "loop") -> Path:
     if not (folder / "store_status.csv").exists():
         subprocess.run(
             [STOREMON, "generate", "--out", str(folder), "--stores", str(stores), "--days",
-             str(days), "--seed", "42"],
+             str(days), "--seed", "42", "--profile", profile],
             check=True, capture_output=True,
         )  # fmt: skip
     return folder
@@ -136,9 +182,8 @@ def batch_polls_csv(url: str, batches: int = 10, size: int = 10_000) -> float:
         return batches * size / (time.perf_counter() - started)
 
 
-def upload(url: str, data: Path) -> float:
-    files = {name: (f"{name}.csv", (data / f"{name}.csv").open("rb"))
-             for name in ("store_status", "menu_hours", "timezones")}  # fmt: skip
+def upload(url: str, data: Path, names: tuple[str, ...] = INPUTS) -> float:
+    files = {name: (f"{name}.csv", (data / f"{name}.csv").open("rb")) for name in names}
     with httpx.Client(base_url=url, timeout=1800) as client:
         started = time.perf_counter()
         answer = client.post("/upload", files=files)
@@ -207,8 +252,10 @@ def largest_requests(rows: int, workdir: Path) -> list[tuple[str, float, float, 
     return found
 
 
-def report_seconds(url: str, as_of: str, runs: int) -> float:
-    times = []
+def reports(url: str, as_of: str, runs: int) -> list[tuple[float, float, str]]:
+    """`runs` reports one after the other: for each, the seconds from trigger_report to
+    Complete as the client sees them, the server's own `seconds`, and its CSV's URL."""
+    found = []
     with httpx.Client(base_url=url, timeout=60) as client:
         for _ in range(runs):
             started = time.perf_counter()
@@ -216,8 +263,12 @@ def report_seconds(url: str, as_of: str, runs: int) -> float:
             while (report := client.get(f"/get_report/{report_id}").json())["status"] == "Running":
                 time.sleep(0.05)
             assert report["status"] == "Complete", report
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+            found.append((time.perf_counter() - started, report["seconds"], report["url"]))
+    return found
+
+
+def report_seconds(url: str, as_of: str, runs: int) -> float:
+    return statistics.median(seconds for seconds, _, _ in reports(url, as_of, runs))
 
 
 def status_latency(url: str, requests: int = 200) -> tuple[float, float]:
@@ -336,6 +387,265 @@ def alert_delays(stores: int, runs: int, workdir: Path) -> tuple[float, float]:
     return statistics.median(singles), fleet
 
 
+# ------------------------------------------------------------------------ the history curve
+
+
+@dataclass
+class Point:
+    """One point of the history curve: `weeks` weeks of polls stored."""
+
+    weeks: int
+    polls: int = 0  # stored so far
+    polls_csv_mb: float = 0.0  # their size as the generated CSV
+    inbox_mb: float = 0.0
+    first_s: float = 0.0  # the first report after a restart
+    warm_s: list[float] = field(default_factory=list)  # trigger_report -> Complete
+    server_s: list[float] = field(default_factory=list)  # the server's own `seconds`
+    direct_s: list[float] = field(default_factory=list)  # cold direct SQL, the same week
+    peak_upload_mb: float = 0.0  # the server that received the weeks so far
+    peak_report_mb: float = 0.0  # a restarted server, after its reports
+    same_report: bool = False  # the service's report is the direct SQL's
+
+
+def split_weeks(data: Path, weeks: int, out: Path) -> tuple[list[list[Path]], list[Path]]:
+    """The polls of `data` (7 * weeks + 1 days) cut into weeks in time order, each week into
+    CSV parts of at most UPLOAD_ROWS polls: the first week is its first 8 days (a day of
+    polls before the week, as a week's own files have), each later one the next 7 days. And
+    for each week a folder with its polls and the day before them, and every store's hours and
+    zone: what the direct SQL reads to write the report as of the week's last poll."""
+    import duckdb
+
+    status = str(data / "store_status.csv").replace("'", "''")
+    con = duckdb.connect()
+    con.execute("set enable_progress_bar = false")
+    con.execute(
+        "create table polls as select *, strptime(timestamp_utc, "
+        "['%Y-%m-%d %H:%M:%S.%f UTC', '%Y-%m-%d %H:%M:%S UTC']) as polled_at"
+        f" from read_csv('{status}', all_varchar = true, header = true)"
+    )
+    (start,) = con.execute("select min(polled_at)::date from polls").fetchone()
+    parts, folders = [], []
+    for week in range(weeks):
+        folder = out / f"week-{week + 1:02}-direct"
+        folder.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            "copy (select store_id, status, timestamp_utc from polls where polled_at >= "
+            f"date '{start}' + interval {7 * week} day and polled_at < date '{start}' + interval"
+            f" {7 * week + 8} day) to '{folder / 'store_status.csv'}' (header, delimiter ',')"
+        )
+        for name in INPUTS[1:]:
+            shutil.copyfile(data / f"{name}.csv", folder / f"{name}.csv")
+        folders.append(folder)
+        since = 0 if week == 0 else 7 * week + 1  # days after the first
+        con.execute(
+            "create or replace temp table week as select store_id, status, timestamp_utc,"
+            " row_number() over (order by polled_at, store_id) as n from polls"
+            f" where polled_at >= date '{start}' + interval {since} day"
+            f" and polled_at < date '{start}' + interval {7 * week + 8} day"
+        )
+        (count,) = con.execute("select count(*) from week").fetchone()
+        files = []
+        for part in range(max(1, -(-count // UPLOAD_ROWS))):
+            target = out / f"week-{week + 1:02}-part-{part + 1}" / "store_status.csv"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            low, high = part * UPLOAD_ROWS, (part + 1) * UPLOAD_ROWS
+            con.execute(
+                f"copy (select store_id, status, timestamp_utc from week where n > {low}"
+                f" and n <= {high} order by n) to '{target}' (header, delimiter ',')"
+            )
+            files.append(target)
+        parts.append(files)
+    return parts, folders
+
+
+def direct_export(data: Path, as_of: str, out: Path) -> float:
+    """A cold bench/direct_sql.py process over `data`; its wall seconds."""
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(DIRECT_SQL), "--data", str(data), "--as-of", as_of, "--out",
+         str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def inbox_mb(home: Path) -> float:
+    """The inbox's size on disk: the database file and its write-ahead log."""
+    files = [home / "inbox.duckdb", home / "inbox.duckdb.wal"]
+    return sum(path.stat().st_size for path in files if path.exists()) / 2**20
+
+
+def history_curve(args, workdir: Path) -> list[Point]:
+    """The history curve (see the top): one home, weeks added in time order."""
+    points = [Point(weeks) for weeks in args.history]
+    most = points[-1].weeks
+    data = generate(workdir / f"history-{most}w-{args.profile}", args.stores, 7 * most + 1,
+                    args.profile)  # fmt: skip
+    parts, week_dirs = split_weeks(data, most, workdir / f"history-{most}w-{args.profile}-weeks")
+    home = workdir / "history-home"
+    shutil.rmtree(home, ignore_errors=True)
+    stored = 0  # weeks uploaded
+    polls = 0
+    csv_bytes = 0
+    for point in points:
+        server = Server(home)
+        try:
+            # The static files first, then each new week's parts, oldest first.
+            if stored == 0:
+                upload(server.url, data, INPUTS[1:])
+            for week in range(stored, point.weeks):
+                for part in parts[week]:
+                    upload(server.url, part.parent, INPUTS[:1])
+                    with part.open() as lines:
+                        polls += sum(1 for _ in lines) - 1  # less the header
+                    csv_bytes += part.stat().st_size
+            stored = point.weeks
+            point.polls, point.polls_csv_mb = polls, csv_bytes / 2**20
+            point.peak_upload_mb = server.peak_mb()
+        finally:
+            server.stop()
+        point.inbox_mb = inbox_mb(home)
+        week_dir = week_dirs[point.weeks - 1]
+        as_of = last_poll(week_dir)
+        server = Server(home)
+        try:
+            server.settle()
+            point.first_s = reports(server.url, as_of, 1)[0][0]
+            server.settle()
+            found = reports(server.url, as_of, args.runs)
+            point.warm_s = [seconds for seconds, _, _ in found]
+            point.server_s = [seconds for _, seconds, _ in found]
+            point.peak_report_mb = server.peak_mb()
+            service_csv = httpx.get(server.url + found[-1][2], timeout=60).content
+        finally:
+            server.stop()
+        direct_csv = workdir / "history-direct.csv"
+        point.direct_s = [direct_export(week_dir, as_of, direct_csv) for _ in range(args.runs)]
+        point.same_report = direct_csv.read_bytes() == service_csv
+        print(f"history: {point.weeks} weeks stored, {point.polls:,} polls, warm report "
+              f"{statistics.median(point.warm_s):.2f} s", file=sys.stderr)  # fmt: skip
+    return points
+
+
+CURVE_COLUMNS = (
+    "weeks", "polls", "polls_csv_mb", "inbox_mb", "first_report_s", "warm_report_s",
+    "warm_report_min_s", "warm_report_max_s", "server_seconds", "direct_sql_s",
+    "warm_over_direct", "peak_upload_mb", "peak_report_mb", "same_report",
+)  # fmt: skip
+
+
+def curve_rows(points: list[Point]) -> list[dict]:
+    rows = []
+    for p in points:
+        warm, direct = statistics.median(p.warm_s), statistics.median(p.direct_s)
+        rows.append(dict(zip(CURVE_COLUMNS, [
+            p.weeks, p.polls, round(p.polls_csv_mb, 1), round(p.inbox_mb, 1), round(p.first_s, 3),
+            round(warm, 3), round(min(p.warm_s), 3), round(max(p.warm_s), 3),
+            round(statistics.median(p.server_s), 3), round(direct, 3),
+            round(warm / direct, 3) if p.same_report else "", round(p.peak_upload_mb),
+            round(p.peak_report_mb), p.same_report,
+        ], strict=True)))  # fmt: skip
+    return rows
+
+
+def write_curve(points: list[Point], out: Path) -> None:
+    import csv
+
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, CURVE_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(curve_rows(points))
+
+
+def curve_spec(points: list[Point], title: str) -> dict:
+    """A Vega-Lite line chart: report seconds against weeks stored, the warm report as the
+    client sees it, the server's own time, and the cold direct-SQL export of the same week."""
+    values = [
+        {"weeks": row["weeks"], "seconds": row[column], "series": name}
+        for row in curve_rows(points)
+        for column, name in [
+            ("warm_report_s", "warm report: trigger_report -> Complete"),
+            ("server_seconds", "warm report: the server's own seconds"),
+            ("direct_sql_s", "cold direct-SQL export of the week (bench/direct_sql.py)"),
+        ]
+    ]
+    weeks = [p.weeks for p in points]
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": title,
+        "width": 520,
+        "height": 260,
+        "data": {"values": values},
+        "mark": {"type": "line", "point": True},
+        "encoding": {
+            "x": {"field": "weeks", "type": "quantitative", "title": "weeks of polls stored",
+                  "scale": {"type": "log", "base": 2, "domain": [min(weeks), max(weeks)]},
+                  "axis": {"values": weeks, "format": "d"}},
+            "y": {"field": "seconds", "type": "quantitative", "title": "seconds (median)",
+                  "scale": {"zero": True}},
+            "color": {"field": "series", "type": "nominal", "title": None,
+                      "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 0}},
+        },
+    }  # fmt: skip
+
+
+def write_plot(points: list[Point], out: Path, title: str) -> None:
+    import vl_convert
+
+    spec = curve_spec(points, title)
+    if out.suffix.lower() == ".png":
+        out.write_bytes(vl_convert.vegalite_to_png(spec, scale=2))
+    else:
+        out.write_text(vl_convert.vegalite_to_svg(spec))
+
+
+def history_rows(points: list[Point]) -> list[tuple]:
+    """The curve as figures, and its targets (see HISTORY_GROWTH and the budgets)."""
+    rows = []
+    for p in points:
+        warm = statistics.median(p.warm_s)
+        rows.append((f"history, {p.weeks} weeks stored ({p.polls:,} polls): warm report "
+                     f"(server's own {statistics.median(p.server_s):.2f} s; first after start "
+                     f"{p.first_s:.2f} s)", f"{warm:.2f} s", "-", None))  # fmt: skip
+        if not p.same_report:
+            rows.append((f"history, {p.weeks} weeks: the direct SQL writes the service's report",
+                         "DIFFERENT: no ratio", "same bytes", False))  # fmt: skip
+            continue
+        direct = statistics.median(p.direct_s)
+        held = p.weeks >= 8 or (p is points[-1] and points[-1].weeks < 8)
+        rows.append((f"history, {p.weeks} weeks: warm report / cold direct-SQL one-week export"
+                     f" ({direct:.2f} s)", f"{warm / direct:.2f}x",
+                     f"<= {WARM_OVER_DIRECT:g}x" if held else "-",
+                     warm / direct <= WARM_OVER_DIRECT if held else None))  # fmt: skip
+    first, last = points[0], points[-1]
+    if len(points) > 1:
+        growth = statistics.median(last.warm_s) / statistics.median(first.warm_s)
+        rows.append((f"history: warm report, {last.weeks} weeks / {first.weeks} stored",
+                     f"{growth:.2f}x", f"<= {HISTORY_GROWTH:g}x",
+                     growth <= HISTORY_GROWTH))  # fmt: skip
+    budget = INBOX_OVER_CSV * last.polls_csv_mb
+    rows.append((f"history, {last.weeks} weeks: inbox size (the polls as CSV: "
+                 f"{last.polls_csv_mb:,.0f} MB)", f"{last.inbox_mb:,.0f} MB",
+                 f"<= {budget:,.0f} MB", last.inbox_mb <= budget))  # fmt: skip
+    peak = max(last.peak_upload_mb, last.peak_report_mb)
+    rows.append((f"history, {last.weeks} weeks: server's peak memory (receiving "
+                 f"{last.peak_upload_mb:,.0f} MB, reporting {last.peak_report_mb:,.0f} MB)",
+                 f"{peak:,.0f} MB", f"<= {MEMORY_BUDGET_MB:,} MB",
+                 peak <= MEMORY_BUDGET_MB))  # fmt: skip
+    return rows
+
+
+def history_figures(args) -> list[tuple]:
+    points = history_curve(args, args.workdir)
+    if args.curve_out:
+        write_curve(points, args.curve_out)
+    if args.plot_out:
+        title = (f"storemon serve: report time against history ({args.stores:,} stores, "
+                 f"{args.profile} profile)")  # fmt: skip
+        write_plot(points, args.plot_out, title)
+    return history_rows(points)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "svc-bench")
@@ -345,12 +655,38 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--memory-rows", type=int, default=DEFAULT_MAX_ROWS,
                         help="rows of the largest requests measured; 0 skips them")  # fmt: skip
-    parser.add_argument("--only", choices=["alerts"], help="run only these figures")
+    parser.add_argument("--only", choices=["alerts", "history"], help="run only these figures")
+    parser.add_argument(
+        "--profile",
+        choices=["loop", "rich"],
+        default="loop",
+        help="`storemon generate --profile` of every dataset (default loop)",
+    )
+    parser.add_argument(
+        "--history",
+        default="",
+        help="the history curve: weeks stored at each point, e.g. 1,2,4,8,16 (default: no curve)",
+    )
+    parser.add_argument("--curve-out", type=Path, help="write the history curve to this CSV")
+    parser.add_argument(
+        "--plot-out", type=Path, help="draw the history curve into this SVG (or .png) file"
+    )
     args = parser.parse_args()
+    try:
+        args.history = sorted({int(w) for w in args.history.split(",") if w.strip()})
+    except ValueError:
+        parser.error(f"--history: not a list of whole numbers: {args.history!r}")
+    if any(w < 1 for w in args.history):
+        parser.error("--history: weeks are 1 or more")
+    if args.only == "history" and not args.history:
+        parser.error("--only history needs --history, e.g. --history 1,2,4,8,16")
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.only == "alerts":
         return report_table(args, alert_rows(args))
-    week = generate(args.workdir / "week", args.stores, 8)
+    if args.only == "history":
+        return report_table(args, history_figures(args))
+    named = "" if args.profile == "loop" else f"-{args.profile}"
+    week = generate(args.workdir / f"week{named}", args.stores, 8, args.profile)
     as_of = last_poll(week)
     rows = []  # (figure, measured, target, met or None for a reference figure)
 
@@ -386,7 +722,8 @@ def main() -> int:
             cold_export(week, as_of, args.runs, args.workdir), None)  # fmt: skip
 
     if args.weeks:
-        many = generate(args.workdir / f"weeks-{args.weeks}", args.stores, 7 * args.weeks + 1)
+        many = generate(args.workdir / f"weeks-{args.weeks}{named}", args.stores,
+                        7 * args.weeks + 1, args.profile)  # fmt: skip
         shutil.rmtree(home, ignore_errors=True)
         server = Server(home)
         try:
@@ -411,6 +748,8 @@ def main() -> int:
             measured = f"{peak:,.0f} MB ({peak - before:+,.0f} MB)"
             rows.append((figure, measured, f"<= {MEMORY_BUDGET_MB:,} MB", peak <= MEMORY_BUDGET_MB))
 
+    if args.history:
+        rows += history_figures(args)
     rows += alert_rows(args)
     return report_table(args, rows)
 

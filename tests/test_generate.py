@@ -386,6 +386,9 @@ def test_benchmark_measures_the_export_and_its_sql_without_dbt(tmp_path: Path) -
     header, _, row = lines[start : start + 3]
     cells = dict(zip(header.split("|"), row.split("|"), strict=True))
     assert cells[" models' SQL alone (no dbt) "].endswith("(same report) ")
+    assert cells[" direct SQL (bench/direct_sql.py) "].endswith("(same report) ")
+    assert cells[" export / direct "].strip().endswith("x")
+    assert cells[" new database / direct "].strip().endswith("x")
     assert cells[" export median "].strip().endswith(" s")
     # The targets follow the table: at this scale, only that the reports are the same.
     assert (
