@@ -451,6 +451,17 @@ def status_command(
     " with Retry-After.",
 )
 @click.option(
+    "--keep-polls-days",
+    type=int,
+    default=None,
+    metavar="DAYS",
+    envvar="STOREMON_KEEP_POLLS_DAYS",
+    show_envvar=True,
+    help="Keep DAYS whole UTC days of polls in the inbox before the latest poll's date (at"
+    " least 7); older ones move to Parquet files in the home's archive/store_status/ folder,"
+    " and a report whose week starts before them answers 422. Default: keep every poll.",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Only check the home (every block of its inbox read) and exit: 0 and a summary when"
@@ -464,6 +475,7 @@ def serve(
     keep_reports: int,
     max_upload_mb: int,
     max_queued_reports: int,
+    keep_polls_days: int | None,
     check: bool,
     silent_after_minutes: int,
     max_rows: int,
@@ -497,6 +509,7 @@ def serve(
     from storemon.service.app import create_app
     from storemon.service.core import HomeInUse, Settings, lock_home
     from storemon.service.home import HomeDamaged, check_home
+    from storemon.service.retention import MIN_KEEP_DAYS
 
     if token is None and os.environ.get("STOREMON_TOKEN") == "":
         token = ""  # Click takes an empty variable for an unset one: serving open by mistake
@@ -519,6 +532,13 @@ def serve(
     if check:
         click.echo(summary)
         return
+    if keep_polls_days is not None and keep_polls_days < MIN_KEEP_DAYS:
+        raise click.BadParameter(
+            f"{keep_polls_days} is under {MIN_KEEP_DAYS}: a report's week is 168 hours and the"
+            " report of the latest poll must stay possible, so the inbox keeps at least"
+            f" {MIN_KEEP_DAYS} days of polls",
+            param_hint="--keep-polls-days",
+        )
     if webhook_url and not webhook_secret:
         raise click.BadParameter("a webhook needs a secret", param_hint="--webhook-secret")
     if webhook_secret:
@@ -545,6 +565,7 @@ def serve(
         alert_after_polls=alert_after_polls,
         alert_on_silent=alert_on_silent,
         alert_timeout=alert_timeout,
+        keep_polls_days=keep_polls_days,
     )
     limits = server.Limits(header_timeout, keep_alive_timeout, max_header_kb, max_connections)
     eprint(f"serving on http://{host}:{port} (home {home.resolve()}); starting the report worker")

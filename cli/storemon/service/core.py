@@ -19,6 +19,7 @@ from typing import IO
 from fastapi import Request
 from fastapi.security import HTTPBearer
 
+from storemon.project import eprint
 from storemon.service.alerts import Alerts
 from storemon.service.alerts.incidents import Rules
 from storemon.service.batcher import PollBatcher
@@ -35,6 +36,7 @@ from storemon.service.health import DiskWatch
 from storemon.service.history import ReportHistory
 from storemon.service.inbox import Inbox
 from storemon.service.live import LiveStatus
+from storemon.service.retention import Retention, compact_inbox
 from storemon.service.schemas import StoreRegistration, UploadedFile
 from storemon.service.validation import columns_of, file_to_table, rows_to_table
 from storemon.service.worker import ReportJob, ReportWorker
@@ -67,6 +69,9 @@ class Settings:
     alert_on_silent: bool = False
     alert_timeout: float = 10.0
     alertmanager_resend_seconds: float = 60.0
+    # Days of polls the inbox keeps before the older ones are archived (docs/operating.md,
+    # Retention); None: every poll stays in the inbox.
+    keep_polls_days: int | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -95,10 +100,13 @@ class Service:
         self.settings = settings
         self.home = settings.home.resolve()
         self.lock = lock_home(self.home)
+        if (compacted := compact_inbox(self.home / "inbox.duckdb")) is not None:
+            eprint(compacted)
         self.inbox = Inbox(self.home / "inbox.duckdb")
         self.history = ReportHistory(self.inbox)
         self.history.fail_interrupted()
         self.disk = DiskWatch(self.home)
+        self.retention = Retention(self.inbox, self.home, settings.keep_polls_days, self.disk)
         self.worker = ReportWorker(
             self.inbox, self.history, self.home, settings.keep_reports, self.disk
         )
@@ -123,10 +131,12 @@ class Service:
         self.live.subscribe(self.alerts.listen)
         self.live.start(self.worker.status_plan, self.worker.polls_shape)
         self.batcher.start()
+        self.retention.start()
 
     def close(self) -> None:
         """Stop at once: the waiting reports are left for the next start to mark, the running
         one gets a few seconds (docs/operating.md, Stopping)."""
+        self.retention.stop()
         self.live.stop()
         self.alerts.stop()
         self.batcher.stop()
@@ -151,7 +161,7 @@ class Service:
 
     def degraded(self) -> list[str]:
         """Why the service is degraded (docs/operating.md, Signals); empty when it is fine."""
-        reasons = self.disk.reasons()
+        reasons = self.disk.reasons() + self.retention.reasons()
         try:
             with closing(self.inbox.cursor()) as cursor:
                 cursor.execute("select count(*) from reports").fetchone()
@@ -298,6 +308,8 @@ class Service:
             # snapshot is fixed by its first read, here, not when the worker gets to it.
             snapshot.execute("begin transaction")
             snapshot.execute("select count(*) from polls").fetchall()
+        # Refused, nothing stored, when its week starts before the retention cut.
+        self.retention.check_report(snapshot, report_at)
         report_id = uuid.uuid4().hex
         with self.writing():
             self.history.add_report(report_id, as_of, interpolation)

@@ -75,6 +75,19 @@ class InvalidRows(ServiceError):
         self.problems = problems
 
 
+class ReportBeforeCut(ServiceError):
+    """A report whose week would start before the retention cut (`--keep-polls-days`): the
+    polls before it are archived, so the report could not be exact."""
+
+    status = 422
+
+    def __init__(self, report_at: object, cut: object, earliest: object) -> None:
+        super().__init__(
+            f"the week of a report as of {report_at} starts before the retention cut {cut}"
+            f" (older polls are archived, --keep-polls-days): the earliest as_of is {earliest}"
+        )
+
+
 class InputShapeError(ServiceError):
     """A file or body that is not a table of the input's columns (the message names which)."""
 

@@ -18,7 +18,8 @@ router = APIRouter(tags=["metrics"])
 # Seconds; a report takes about a second at Loop scale, an ingestion request milliseconds.
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 REPORT_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120)
-DEGRADED_KINDS = ("disk", "inbox", "reports")  # the prefixes of Service.degraded's reasons
+# The prefixes of Service.degraded's reasons.
+DEGRADED_KINDS = ("disk", "inbox", "reports", "archive")
 
 
 def install(app: FastAPI, dependencies: list, responses: dict) -> None:
@@ -95,8 +96,8 @@ class _ServiceCollector:
         reasons = service.degraded()
         degraded = GaugeMetricFamily(
             "storemon_degraded",
-            "1 when the service is degraded for this kind of reason (disk, inbox, reports), as"
-            " GET /health says; else 0.",
+            "1 when the service is degraded for this kind of reason (disk, inbox, reports,"
+            " archive), as GET /health says; else 0.",
             labels=["kind"],
         )
         for kind in DEGRADED_KINDS:

@@ -64,7 +64,12 @@ def csv_file(service: Service, row: dict) -> Response:
 
 
 TRIGGER_REFUSALS = {
-    422: {"model": Refusal},
+    422: {
+        "model": Refusal,
+        "description": "as_of is not a timestamp, or over a day ahead of the server's clock; or"
+        " the report's week would start before the retention cut (--keep-polls-days), whose"
+        " detail names the cut and the earliest as_of; nothing queued",
+    },
     429: {
         "model": Refusal,
         "description": "too many reports waiting (--max-queued-reports); nothing queued",
