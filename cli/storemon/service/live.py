@@ -420,15 +420,18 @@ class LiveStatus:
         return min(LONGEST_SLEEP, max(0.0, (due - self.clock()).total_seconds()) + 0.001)
 
     def _round(self, force_all: bool = False) -> None:
-        at = self.clock()
         changes: list[StatusChange] = []
         with closing(self.inbox.cursor()) as cursor, self._evaluating:
             with self._lock:
+                # The clock is read as the round counts as started (under the condition that
+                # settle() reads the count with): a round settle() waits for is at its clock.
+                with self._wake:
+                    self._rounds_started += 1
+                    at = self.clock()
                 if self._prune_due is None or at >= self._prune_due:
                     self._prune(cursor, at - BASE_LAG)
                     self._prune_due = at + PRUNE_EVERY
                 with self._wake:
-                    self._rounds_started += 1
                     stores = set(self._dirty)
                     self._dirty.clear()
                     rebuild, self._rebuild_pending = self._rebuild_pending, set()
