@@ -20,7 +20,11 @@ its own rows only, so the other stores' rows stay as they were. `GET /status` an
 last evaluation's table.
 
 A poll stamped at or before B (a late one, or an upload of history) makes its store's set be
-rebuilt from the inbox; so does the start-up, for every store.
+rebuilt from the inbox; so does the start-up, for every store. A rebuild reads the polls after
+B and each store's trailing run, not the whole history: it looks back from B (or from the last
+poll, when all are older) a window at a time, each twice the last, until a store's window holds
+an instant of the other status or its first poll. The inbox stores polls in time order, so a
+window's scan skips the row groups before it.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import duckdb
 
 from storemon import plan
 from storemon.project import eprint
-from storemon.service.inbox import Inbox, Ingested
+from storemon.service.inbox import Inbox, Ingested, timestamp_literal
 from storemon.service.live_hook import (
     STATES,
     STATUS_COLUMNS,
@@ -62,6 +66,8 @@ LONGEST_SLEEP = 30.0
 # A batch of more polls than this (an upload) has its stores rebuilt from the inbox by the
 # evaluation thread rather than added during the ingestion.
 INLINE_POLLS = 10_000
+# A rebuild's first window reaches this far back from its base (see the module's docstring).
+REBUILD_LOOKBACK = timedelta(days=1)
 # The catalog the plan is recorded into and replayed in (the SQL names it).
 PLAN_CATALOG = "status_now"
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -315,20 +321,99 @@ class LiveStatus:
         self, cursor: duckdb.DuckDBPyConnection, base: datetime, stores: list[str] | None
     ) -> None:
         """The live set of `stores` (None: all) from every stored poll, at `base`."""
-        where = "" if stores is None else "where store_id in (select unnest($stores::varchar[]))"
-        parameters: dict = {"base": base}
-        if stores is not None:
-            parameters["stores"] = stores
+        self._reduce_inbox(cursor, base, stores)
+        if stores is None:
+            cursor.execute("delete from live_set.polls")
+        else:
             cursor.execute(
                 "delete from live_set.polls where store_id in (select unnest($1::varchar[]))",
                 [stores],
             )
-        else:
-            cursor.execute("delete from live_set.polls")
-        cursor.execute(
-            f"insert into live_set.polls {reduced(INBOX_INSTANTS.format(where=where))}", parameters
-        )
+        cursor.execute("insert into live_set.polls select * from temp.main.live_reduced")
         self._base = base
+
+    @staticmethod
+    def _reduce_inbox(
+        cursor: duckdb.DuckDBPyConnection,
+        base: datetime,
+        stores: list[str] | None,
+        after: str = "all",
+    ) -> None:
+        """Temporary table live_reduced: the reduced set at `base` (see reduced()) of every
+        stored poll of `stores` (None: all), read one window at a time back from the base: a
+        store is done once its window holds all its polls or an instant before its trailing
+        run (then its run, its weight and its later polls are the whole history's)."""
+        cursor.execute(
+            "create or replace temp table live_scope as "
+            + (
+                "select store_id from store_poll_bounds"
+                if stores is None
+                else "select distinct unnest($1::varchar[]) as store_id"
+            ),
+            [] if stores is None else [stores],
+        )
+        cursor.execute(
+            "create or replace temp table live_reduced (store_id varchar, polled_at timestamp,"
+            " is_active boolean, weight bigint)"
+        )
+        in_scope = "store_id in (select store_id from temp.main.live_scope)"
+        lookback = REBUILD_LOOKBACK
+        while True:
+            # The windows end at the base, or at the last poll when all are older (history).
+            oldest, end = cursor.execute(
+                "select min(first_polled_at), least($1, max(last_polled_at))"
+                f" from store_poll_bounds where {in_scope}",
+                [base],
+            ).fetchone()
+            if oldest is None:  # no store left with a stored poll
+                return
+            whole = end - oldest <= lookback
+            start = oldest if whole else end - lookback
+            window = "" if whole else f"polled_at >= {timestamp_literal(start)} and "
+            cursor.execute(
+                "create or replace temp table live_instants as "
+                + INBOX_INSTANTS.format(where=f"where {window}{in_scope}")
+            )
+            cursor.execute(
+                "create or replace temp table live_round as"
+                f" {reduced('select * from temp.main.live_instants', after)}",
+                {"base": base},
+            )
+            if whole:
+                cursor.execute("insert into live_reduced select * from temp.main.live_round")
+                return
+            cursor.execute(
+                """
+                create or replace temp table live_done as
+                with
+                runs as (
+                    select store_id, min(polled_at) as run_first_at
+                    from temp.main.live_round where polled_at <= $base group by store_id
+                ),
+                earliest as (
+                    select store_id, min(polled_at) as first_at
+                    from temp.main.live_instants where polled_at <= $base group by store_id
+                )
+                select scope.store_id
+                from temp.main.live_scope as scope
+                left join store_poll_bounds as bounds on scope.store_id = bounds.store_id
+                left join runs on scope.store_id = runs.store_id
+                left join earliest on scope.store_id = earliest.store_id
+                where bounds.store_id is null
+                    or bounds.first_polled_at >= $start
+                    or earliest.first_at < runs.run_first_at
+                """,
+                {"base": base, "start": start},
+            )
+            cursor.execute(
+                "insert into live_reduced select * from temp.main.live_round"
+                " where store_id in (select store_id from temp.main.live_done)"
+            )
+            cursor.execute(
+                "delete from temp.main.live_scope"
+                " where store_id in (select store_id from temp.main.live_done)"
+            )
+            lookback *= 2
 
     def _reload_hours(self, cursor: duckdb.DuckDBPyConnection, stores: list[str] | None) -> None:
         """The staged hours and zone of `stores` (None: all) from the inbox."""
@@ -471,21 +556,23 @@ class LiveStatus:
         self, cursor: duckdb.DuckDBPyConnection, at: datetime, stores: list[str] | None
     ) -> None:
         """The reduced input for an evaluation of `stores` (None: all) at `at`, as temporary
-        tables of `cursor`: from the live set when `at` is not before its base, else from every
-        stored poll (a cost that grows with the history, for an explicit instant long past)."""
+        tables of `cursor`: from the live set when `at` is not before its base, else from the
+        stored polls (for an explicit instant in the past: its reads grow with the polls after
+        it and the trailing runs before it)."""
         where = "" if stores is None else " where store_id in (select unnest($stores::varchar[]))"
         parameters: dict = {} if stores is None else {"stores": stores}
         if self._base is not None and at >= self._base:
-            polls = f"select * from live_set.polls{where}"
+            source = "live_set.polls"
         else:
-            polls = reduced(INBOX_INSTANTS.format(where=where), after="latest")
-            parameters = {**parameters, "base": at}
-        cursor.execute(f"create or replace temp table live_polls as {polls}", parameters)
-        parameters.pop("base", None)
-        for table in ("hours", "zones"):
+            self._reduce_inbox(cursor, at, stores, after="latest")
+            source = "temp.main.live_reduced"
+        for table, source_table in (
+            ("polls", source),
+            ("hours", "live_set.hours"),
+            ("zones", "live_set.zones"),
+        ):
             cursor.execute(
-                f"create or replace temp table live_{table} as"
-                f" select * from live_set.{table}{where}",
+                f"create or replace temp table live_{table} as select * from {source_table}{where}",
                 parameters,
             )
 
