@@ -7,7 +7,9 @@ Generates the polls once (`storemon generate`, kept in DIR/data), splits them in
 Parquet file per week, starts a real server on 127.0.0.1 with a fresh home, uploads the
 weeks in time order (hours and zones with the first) and after each `--every` weeks prints
 the inbox's size, the server's resident and peak memory and the time of a report
-(trigger_report -> Complete). At the end: three reports of the latest week, and the peak.
+(trigger_report -> Complete). At the end: three reports of the latest week, and the peak;
+then a restart of the server on the year's home: the time until it is idle (its start-up
+checks and the live status's first evaluation), its peak memory, and three reports again.
 """
 
 from __future__ import annotations
@@ -106,6 +108,20 @@ def main() -> int:
             print(f"warm report, {len(weeks)} weeks stored: {warm:.2f} s (median of 3);"
                   f" RSS {rss:,.0f} MB, peak {peak:,.0f} MB; peak while ingesting"
                   f" {peak_ingesting:,.0f} MB")  # fmt: skip
+    finally:
+        server.stop()
+    started = time.perf_counter()
+    server = Server(home, limits=("--max-upload-mb", "4096", "--max-rows", "10000000"))
+    try:
+        listening = time.perf_counter() - started
+        server.settle()
+        idle = time.perf_counter() - started
+        _, peak_start = memory_mb(server.process.pid)
+        warm = report_seconds(server.url, None, 3)
+        _, peak = memory_mb(server.process.pid)
+        print(f"restart with {len(weeks)} weeks stored: listening after {listening:.1f} s,"
+              f" idle after {idle:.1f} s, peak {peak_start:,.0f} MB; reports {warm:.2f} s"
+              f" (median of 3), peak {peak:,.0f} MB")  # fmt: skip
     finally:
         server.stop()
     return 0
