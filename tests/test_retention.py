@@ -56,7 +56,7 @@ def fleet_polls(seed: int = 7) -> list[tuple[str, str, str]]:
             at = START + timedelta(hours=hour, minutes=minute)
             polls.append((store, status_of(hour), stamp(at)))
 
-    end = (LATEST_DAY + 1) * 24 - 14  # the last poll at 2026-10-21 10:xx
+    end = (LATEST_DAY + 1) * 24 - 14  # the last poll at 2026-10-21 09:xx
     hourly("busy", 0, end, lambda h: rng.choice(["active", "active", "inactive"]), 5)
     # Silent for longer than the retention: its last poll is long before the cut.
     hourly("silent", 0, 5 * 24, lambda h: "inactive" if h % 7 == 0 else "active", 10)
@@ -171,6 +171,11 @@ def archived(service_client, tmp_path_factory):
         polls_after = service.inbox.count_polls()
         again = service.retention.archive()
         bounds_after = bounds(client)
+        with service.inbox.cursor() as cursor:
+            latest_after = (
+                Inbox.latest_poll(cursor),
+                cursor.execute("select max(polled_at) from polls").fetchone()[0],
+            )
     with service_client(home=home, clock=lambda: CLOCK, keep_polls_days=KEEP) as client:
         restarted = observe(client)
     return {
@@ -185,6 +190,7 @@ def archived(service_client, tmp_path_factory):
         "all_polls": all_polls,
         "again": again,
         "bounds": (bounds_before, bounds_after),
+        "latest_after": latest_after,
     }
 
 
@@ -203,6 +209,9 @@ def test_archiving_leaves_each_stores_first_and_last_poll_as_they_were(archived)
         START + timedelta(minutes=15),
         START + timedelta(hours=29, minutes=15),
     ) in after
+    # The latest poll (the default report time, and what the cut is taken from) is the same
+    # read from the bounds or from the polls left in the inbox: "gap" at 09:40 on the last day.
+    assert archived["latest_after"] == (datetime(2026, 10, 21, 9, 40),) * 2
 
 
 def test_a_report_before_the_cut_is_refused_naming_the_cut(archived):
@@ -306,6 +315,17 @@ def open_retention(home: Path, keep: int = KEEP) -> tuple[Inbox, Retention]:
     return inbox, Retention(inbox, home, keep, DiskWatch(home))
 
 
+# Each store's first and last poll kept as an ingestion keeps them (inbox.Inbox._add_polls),
+# for polls inserted into the table directly.
+KEEP_BOUNDS = """
+insert into store_poll_bounds
+select store_id, min(polled_at), max(polled_at) from polls group by store_id
+on conflict (store_id) do update set
+    first_polled_at = least(first_polled_at, excluded.first_polled_at),
+    last_polled_at = greatest(last_polled_at, excluded.last_polled_at)
+"""
+
+
 def add_day(inbox: Inbox, day: int, stores: int, seed: int = 1) -> None:
     """Hourly polls of `stores` stores on day `day` after START, inserted as ingestion would."""
     with inbox.cursor() as cursor:
@@ -324,6 +344,7 @@ def add_day(inbox: Inbox, day: int, stores: int, seed: int = 1) -> None:
             """,
             [START + timedelta(days=day), stores, seed],
         )
+        cursor.execute(KEEP_BOUNDS)
 
 
 def polls_set(inbox: Inbox) -> set[tuple]:
@@ -335,13 +356,14 @@ def polls_set(inbox: Inbox) -> set[tuple]:
 def resend(archived) -> str:
     """The archived polls of `archived` (a path or glob) stored again, as the inbox stores a
     retry: those not stored already."""
-    return (
+    insert = (
         "insert into polls select sent.store_id, sent.polled_at, sent.is_active, sent.store_id,"
         f" sent.status, sent.timestamp_utc, now()::timestamp from read_parquet('{archived}')"
         " as sent"
         " where not exists (select 1 from polls where polls.store_id = sent.store_id"
         " and polls.polled_at = sent.polled_at and polls.is_active = sent.is_active)"
     )
+    return f"{insert}; {KEEP_BOUNDS}"
 
 
 def test_a_crash_between_the_file_and_the_delete_leaves_no_duplicate(tmp_path, monkeypatch):
@@ -555,12 +577,17 @@ def test_at_and_after_the_cut_the_inbox_reads_as_every_poll(tmp_path_factory, fl
             " now()::timestamp)",
             [(s, at, active, "active" if active else "inactive") for s, at, active in rows],
         )
+        cursor.execute(KEEP_BOUNDS)
     with duckdb.connect() as everything:
         everything.execute("create table polls (store_id varchar, polled_at timestamp,"
                            " is_active boolean)")  # fmt: skip
         everything.executemany("insert into polls values ($1, $2, $3)", sorted(rows))
         cut = retention.archive().cut
         latest = max(at for _, at, _ in rows)
+        with inbox.cursor() as cursor:
+            # Archiving leaves the latest poll where it was, in the bounds and in the polls.
+            assert Inbox.latest_poll(cursor) == latest
+            assert cursor.execute("select max(polled_at) from polls").fetchone()[0] == latest
         for resent in (False, True):
             if resent and (home / ARCHIVE).exists():
                 # Every archived poll sent again: archived again, each once.

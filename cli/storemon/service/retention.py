@@ -144,8 +144,7 @@ class Retention:
         applied = cursor.execute("select max(cut) from retention_cut").fetchone()[0]
         current = None
         if self.keep_days is not None:
-            latest = cursor.execute("select max(polled_at) from polls").fetchone()[0]
-            current = cut_of(latest, self.keep_days)
+            current = cut_of(Inbox.latest_poll(cursor), self.keep_days)
         found = [c for c in (applied, current) if c is not None]
         return max(found) if found else None
 
@@ -154,8 +153,7 @@ class Retention:
         cut = self.cut(cursor)
         if cut is None:
             return
-        if report_at is None:
-            report_at = cursor.execute("select max(polled_at) from polls").fetchone()[0]
+        report_at = Inbox.latest_poll(cursor, report_at)
         if report_at is not None and report_at - REPORT_WEEK < cut:
             raise ReportBeforeCut(report_at, cut, cut + REPORT_WEEK)
 
@@ -232,8 +230,7 @@ class Retention:
             # lock (as a report's is) so that the count of polls before the cut is exact.
             with self.inbox.write_lock:
                 cursor.execute("begin transaction")
-                latest = cursor.execute("select max(polled_at) from polls").fetchone()[0]
-                cut = cut_of(latest, self.keep_days)
+                cut = cut_of(Inbox.latest_poll(cursor), self.keep_days)
                 if cut is None:
                     cursor.execute("rollback")
                     return Outcome(None)
