@@ -106,7 +106,17 @@ REPORTS = [
     for as_of in (None, "2026-10-21 00:00:00 UTC", "2026-10-21T05:30:00Z")
     for interpolation in ("nearest", "previous")
 ]
-STATUS_AT = ("", "?at=2026-10-14T00:00:00Z", "?at=2026-10-17T03:00:00Z", "?at=2026-10-21T11:00:00Z")
+# Statuses at the cut (each store's latest poll before it and the start of its run: kept),
+# a microsecond after it, and later.
+STATUS_AT = (
+    "",
+    "?at=2026-10-14T00:00:00Z",
+    "?at=2026-10-14T00:00:00.000001Z",
+    "?at=2026-10-17T03:00:00Z",
+    "?at=2026-10-21T11:00:00Z",
+)
+
+BEFORE_CUT = "2026-10-13T23:59:59.999999Z"  # a microsecond before the cut
 
 
 def observe(client) -> dict:
@@ -151,6 +161,8 @@ def archived(service_client, tmp_path_factory):
     with service_client(home=home, clock=lambda: CLOCK) as client:
         upload_fleet(client, folder)
         before = observe(client)
+        # No retention, no cut: any instant is answered.
+        no_cut = client.get(f"/status?at={BEFORE_CUT}")
         polls_before = client.app.state.service.inbox.count_polls()
         bounds_before = bounds(client)
         all_polls = sorted(
@@ -167,6 +179,7 @@ def archived(service_client, tmp_path_factory):
         after = observe(client)
         state = inbox_state(client)
         refused = client.post("/trigger_report", json={"as_of": "2026-10-20T23:59:59Z"})
+        status_refused = client.get(f"/status?at={BEFORE_CUT}")
         assert inbox_state(client) == state
         polls_after = service.inbox.count_polls()
         again = service.retention.archive()
@@ -178,6 +191,11 @@ def archived(service_client, tmp_path_factory):
             )
     with service_client(home=home, clock=lambda: CLOCK, keep_polls_days=KEEP) as client:
         restarted = observe(client)
+    # Without the option the cut applied stays: still refused.
+    with service_client(home=home, clock=lambda: CLOCK) as client:
+        state = inbox_state(client)
+        status_refused_later = client.get("/status?at=2026-10-01 12:00:00")
+        assert inbox_state(client) == state
     return {
         "home": home,
         "folder": folder,
@@ -185,6 +203,8 @@ def archived(service_client, tmp_path_factory):
         "after": after,
         "restarted": restarted,
         "refused": refused,
+        "status_refused": (status_refused, status_refused_later),
+        "no_cut": no_cut,
         "polls_before": polls_before,
         "polls_after": polls_after,
         "all_polls": all_polls,
@@ -220,6 +240,31 @@ def test_a_report_before_the_cut_is_refused_naming_the_cut(archived):
     detail = refused.json()["detail"]
     assert "the retention cut 2026-10-14 00:00:00" in detail
     assert "the earliest as_of is 2026-10-21 00:00:00" in detail
+
+
+def test_a_status_before_the_cut_is_refused_naming_the_cut(archived):
+    for refused, at, text in zip(
+        archived["status_refused"],
+        ("2026-10-13 23:59:59.999999", "2026-10-01 12:00:00"),
+        (BEFORE_CUT, "2026-10-01 12:00:00"),
+        strict=True,
+    ):
+        assert refused.status_code == 422, refused.text
+        assert refused.json() == {
+            "detail": [
+                {
+                    "loc": ["query", "at"],
+                    "msg": f"the status at {at} is before the retention cut 2026-10-14 00:00:00"
+                    " (older polls are archived, --keep-polls-days): the earliest at is"
+                    " 2026-10-14 00:00:00",
+                    "type": "value_error",
+                    "input": text,
+                }
+            ]
+        }
+    # Without a cut the same instant is answered (from every poll).
+    assert archived["no_cut"].status_code == 200, archived["no_cut"].text
+    assert archived["no_cut"].json()["status_at"] == "2026-10-13T23:59:59.999999Z"
 
 
 def test_the_archive_holds_each_poll_before_the_cut_once(archived):
@@ -461,6 +506,15 @@ def test_the_observed_figures_reach_into_the_archive(archived):
     assert rows["down-run"]["state_since"].startswith("2026-10-10")
     report = archived["after"][("report", None, "previous")].decode()
     assert "\nsilent," in report and "\nold-only," in report
+    # At the cut itself a status reads the latest poll before it and the start of its run,
+    # both kept in the inbox.
+    at_cut = json.loads(archived["after"][("status", "?at=2026-10-14T00:00:00Z")])
+    rows = {row["store_id"]: row for row in at_cut["stores"]}
+    assert rows["mixed"]["state"] == "down"  # both statuses at 23:30: inactive wins
+    assert rows["mixed"]["last_poll_at"] == rows["mixed"]["state_since"] == "2026-10-13T23:30:00Z"
+    assert rows["long-run"]["state"] == "up"
+    assert rows["long-run"]["last_poll_at"] == "2026-10-13T23:20:00Z"
+    assert rows["long-run"]["state_since"] == "2026-10-01T00:20:00Z"
 
 
 def table_contents(path: Path) -> dict[str, list]:

@@ -6,7 +6,8 @@ store_status input (the text as received) with the parsed `polled_at` and `is_ac
 The cut is midnight UTC of the latest stored poll's date minus N days: whole UTC days are
 archived, and the cut depends on the stored polls alone. It never moves back: the largest cut
 ever applied is kept in the inbox (table `retention_cut`), and a report whose week would start
-before it is refused (ReportBeforeCut, 422).
+before it is refused (ReportBeforeCut, 422), as is a status at an instant before it
+(StatusBeforeCut, 422: its latest poll and the start of its run may be archived ones).
 
 What stays in the inbox: every poll at or after the cut and, per store, every poll at two
 instants before it: its latest one (what a report's week that starts at or after the cut
@@ -35,7 +36,7 @@ from pathlib import Path
 import duckdb
 
 from storemon.project import eprint
-from storemon.service.errors import ReportBeforeCut, is_disk_full
+from storemon.service.errors import ReportBeforeCut, StatusBeforeCut, is_disk_full
 from storemon.service.health import DiskWatch
 from storemon.service.inbox import Inbox
 from storemon.service.live import INBOX_INSTANTS, reduced
@@ -156,6 +157,13 @@ class Retention:
         report_at = Inbox.latest_poll(cursor, report_at)
         if report_at is not None and report_at - REPORT_WEEK < cut:
             raise ReportBeforeCut(report_at, cut, cut + REPORT_WEEK)
+
+    def check_status(self, cursor: duckdb.DuckDBPyConnection, at: datetime, text: str) -> None:
+        """Refuse (StatusBeforeCut) a status at an instant before the cut (`text`: `at` as
+        asked)."""
+        cut = self.cut(cursor)
+        if cut is not None and at < cut:
+            raise StatusBeforeCut(text, at, cut)
 
     # ------------------------------------------------------------------ the background run
     def start(self) -> None:
