@@ -56,7 +56,7 @@ def fleet_polls(seed: int = 7) -> list[tuple[str, str, str]]:
             at = START + timedelta(hours=hour, minutes=minute)
             polls.append((store, status_of(hour), stamp(at)))
 
-    end = (LATEST_DAY + 1) * 24 - 14  # the last poll at 2026-10-21 10:xx
+    end = (LATEST_DAY + 1) * 24 - 14  # the last poll at 2026-10-21 09:xx
     hourly("busy", 0, end, lambda h: rng.choice(["active", "active", "inactive"]), 5)
     # Silent for longer than the retention: its last poll is long before the cut.
     hourly("silent", 0, 5 * 24, lambda h: "inactive" if h % 7 == 0 else "active", 10)
@@ -106,7 +106,17 @@ REPORTS = [
     for as_of in (None, "2026-10-21 00:00:00 UTC", "2026-10-21T05:30:00Z")
     for interpolation in ("nearest", "previous")
 ]
-STATUS_AT = ("", "?at=2026-10-14T00:00:00Z", "?at=2026-10-17T03:00:00Z", "?at=2026-10-21T11:00:00Z")
+# Statuses at the cut (each store's latest poll before it and the start of its run: kept),
+# a microsecond after it, and later.
+STATUS_AT = (
+    "",
+    "?at=2026-10-14T00:00:00Z",
+    "?at=2026-10-14T00:00:00.000001Z",
+    "?at=2026-10-17T03:00:00Z",
+    "?at=2026-10-21T11:00:00Z",
+)
+
+BEFORE_CUT = "2026-10-13T23:59:59.999999Z"  # a microsecond before the cut
 
 
 def observe(client) -> dict:
@@ -151,6 +161,8 @@ def archived(service_client, tmp_path_factory):
     with service_client(home=home, clock=lambda: CLOCK) as client:
         upload_fleet(client, folder)
         before = observe(client)
+        # No retention, no cut: any instant is answered.
+        no_cut = client.get(f"/status?at={BEFORE_CUT}")
         polls_before = client.app.state.service.inbox.count_polls()
         bounds_before = bounds(client)
         all_polls = sorted(
@@ -167,12 +179,23 @@ def archived(service_client, tmp_path_factory):
         after = observe(client)
         state = inbox_state(client)
         refused = client.post("/trigger_report", json={"as_of": "2026-10-20T23:59:59Z"})
+        status_refused = client.get(f"/status?at={BEFORE_CUT}")
         assert inbox_state(client) == state
         polls_after = service.inbox.count_polls()
         again = service.retention.archive()
         bounds_after = bounds(client)
+        with service.inbox.cursor() as cursor:
+            latest_after = (
+                Inbox.latest_poll(cursor),
+                cursor.execute("select max(polled_at) from polls").fetchone()[0],
+            )
     with service_client(home=home, clock=lambda: CLOCK, keep_polls_days=KEEP) as client:
         restarted = observe(client)
+    # Without the option the cut applied stays: still refused.
+    with service_client(home=home, clock=lambda: CLOCK) as client:
+        state = inbox_state(client)
+        status_refused_later = client.get("/status?at=2026-10-01 12:00:00")
+        assert inbox_state(client) == state
     return {
         "home": home,
         "folder": folder,
@@ -180,11 +203,14 @@ def archived(service_client, tmp_path_factory):
         "after": after,
         "restarted": restarted,
         "refused": refused,
+        "status_refused": (status_refused, status_refused_later),
+        "no_cut": no_cut,
         "polls_before": polls_before,
         "polls_after": polls_after,
         "all_polls": all_polls,
         "again": again,
         "bounds": (bounds_before, bounds_after),
+        "latest_after": latest_after,
     }
 
 
@@ -203,6 +229,9 @@ def test_archiving_leaves_each_stores_first_and_last_poll_as_they_were(archived)
         START + timedelta(minutes=15),
         START + timedelta(hours=29, minutes=15),
     ) in after
+    # The latest poll (the default report time, and what the cut is taken from) is the same
+    # read from the bounds or from the polls left in the inbox: "gap" at 09:40 on the last day.
+    assert archived["latest_after"] == (datetime(2026, 10, 21, 9, 40),) * 2
 
 
 def test_a_report_before_the_cut_is_refused_naming_the_cut(archived):
@@ -211,6 +240,31 @@ def test_a_report_before_the_cut_is_refused_naming_the_cut(archived):
     detail = refused.json()["detail"]
     assert "the retention cut 2026-10-14 00:00:00" in detail
     assert "the earliest as_of is 2026-10-21 00:00:00" in detail
+
+
+def test_a_status_before_the_cut_is_refused_naming_the_cut(archived):
+    for refused, at, text in zip(
+        archived["status_refused"],
+        ("2026-10-13 23:59:59.999999", "2026-10-01 12:00:00"),
+        (BEFORE_CUT, "2026-10-01 12:00:00"),
+        strict=True,
+    ):
+        assert refused.status_code == 422, refused.text
+        assert refused.json() == {
+            "detail": [
+                {
+                    "loc": ["query", "at"],
+                    "msg": f"the status at {at} is before the retention cut 2026-10-14 00:00:00"
+                    " (older polls are archived, --keep-polls-days): the earliest at is"
+                    " 2026-10-14 00:00:00",
+                    "type": "value_error",
+                    "input": text,
+                }
+            ]
+        }
+    # Without a cut the same instant is answered (from every poll).
+    assert archived["no_cut"].status_code == 200, archived["no_cut"].text
+    assert archived["no_cut"].json()["status_at"] == "2026-10-13T23:59:59.999999Z"
 
 
 def test_the_archive_holds_each_poll_before_the_cut_once(archived):
@@ -306,6 +360,17 @@ def open_retention(home: Path, keep: int = KEEP) -> tuple[Inbox, Retention]:
     return inbox, Retention(inbox, home, keep, DiskWatch(home))
 
 
+# Each store's first and last poll kept as an ingestion keeps them (inbox.Inbox._add_polls),
+# for polls inserted into the table directly.
+KEEP_BOUNDS = """
+insert into store_poll_bounds
+select store_id, min(polled_at), max(polled_at) from polls group by store_id
+on conflict (store_id) do update set
+    first_polled_at = least(first_polled_at, excluded.first_polled_at),
+    last_polled_at = greatest(last_polled_at, excluded.last_polled_at)
+"""
+
+
 def add_day(inbox: Inbox, day: int, stores: int, seed: int = 1) -> None:
     """Hourly polls of `stores` stores on day `day` after START, inserted as ingestion would."""
     with inbox.cursor() as cursor:
@@ -324,6 +389,7 @@ def add_day(inbox: Inbox, day: int, stores: int, seed: int = 1) -> None:
             """,
             [START + timedelta(days=day), stores, seed],
         )
+        cursor.execute(KEEP_BOUNDS)
 
 
 def polls_set(inbox: Inbox) -> set[tuple]:
@@ -335,13 +401,14 @@ def polls_set(inbox: Inbox) -> set[tuple]:
 def resend(archived) -> str:
     """The archived polls of `archived` (a path or glob) stored again, as the inbox stores a
     retry: those not stored already."""
-    return (
+    insert = (
         "insert into polls select sent.store_id, sent.polled_at, sent.is_active, sent.store_id,"
         f" sent.status, sent.timestamp_utc, now()::timestamp from read_parquet('{archived}')"
         " as sent"
         " where not exists (select 1 from polls where polls.store_id = sent.store_id"
         " and polls.polled_at = sent.polled_at and polls.is_active = sent.is_active)"
     )
+    return f"{insert}; {KEEP_BOUNDS}"
 
 
 def test_a_crash_between_the_file_and_the_delete_leaves_no_duplicate(tmp_path, monkeypatch):
@@ -439,6 +506,15 @@ def test_the_observed_figures_reach_into_the_archive(archived):
     assert rows["down-run"]["state_since"].startswith("2026-10-10")
     report = archived["after"][("report", None, "previous")].decode()
     assert "\nsilent," in report and "\nold-only," in report
+    # At the cut itself a status reads the latest poll before it and the start of its run,
+    # both kept in the inbox.
+    at_cut = json.loads(archived["after"][("status", "?at=2026-10-14T00:00:00Z")])
+    rows = {row["store_id"]: row for row in at_cut["stores"]}
+    assert rows["mixed"]["state"] == "down"  # both statuses at 23:30: inactive wins
+    assert rows["mixed"]["last_poll_at"] == rows["mixed"]["state_since"] == "2026-10-13T23:30:00Z"
+    assert rows["long-run"]["state"] == "up"
+    assert rows["long-run"]["last_poll_at"] == "2026-10-13T23:20:00Z"
+    assert rows["long-run"]["state_since"] == "2026-10-01T00:20:00Z"
 
 
 def table_contents(path: Path) -> dict[str, list]:
@@ -555,12 +631,17 @@ def test_at_and_after_the_cut_the_inbox_reads_as_every_poll(tmp_path_factory, fl
             " now()::timestamp)",
             [(s, at, active, "active" if active else "inactive") for s, at, active in rows],
         )
+        cursor.execute(KEEP_BOUNDS)
     with duckdb.connect() as everything:
         everything.execute("create table polls (store_id varchar, polled_at timestamp,"
                            " is_active boolean)")  # fmt: skip
         everything.executemany("insert into polls values ($1, $2, $3)", sorted(rows))
         cut = retention.archive().cut
         latest = max(at for _, at, _ in rows)
+        with inbox.cursor() as cursor:
+            # Archiving leaves the latest poll where it was, in the bounds and in the polls.
+            assert Inbox.latest_poll(cursor) == latest
+            assert cursor.execute("select max(polled_at) from polls").fetchone()[0] == latest
         for resent in (False, True):
             if resent and (home / ARCHIVE).exists():
                 # Every archived poll sent again: archived again, each once.

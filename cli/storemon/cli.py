@@ -459,7 +459,8 @@ def status_command(
     show_envvar=True,
     help="Keep DAYS whole UTC days of polls in the inbox before the latest poll's date (at"
     " least 7); older ones move to Parquet files in the home's archive/store_status/ folder,"
-    " and a report whose week starts before them answers 422. Default: keep every poll.",
+    " and a report whose week starts before them, or a GET /status?at= before them, answers"
+    " 422. Default: keep every poll.",
 )
 @click.option(
     "--check",

@@ -35,7 +35,7 @@ from storemon.service.errors import (
 from storemon.service.health import DiskWatch
 from storemon.service.history import ReportHistory
 from storemon.service.inbox import Inbox
-from storemon.service.live import LiveStatus
+from storemon.service.live import LiveStatus, StatusRow
 from storemon.service.retention import Retention, compact_inbox
 from storemon.service.schemas import StoreRegistration, UploadedFile
 from storemon.service.validation import columns_of, file_to_table, rows_to_table
@@ -320,6 +320,11 @@ class Service:
         seconds = self.history.report_seconds()
         typical = sum(seconds) / len(seconds) if seconds else 1.0
         return max(1, min(3600, math.ceil(typical)))
+
+    def status_rows_at(self, at: datetime, text: str) -> list[StatusRow]:
+        """Every store's status row at an explicit instant; refused (StatusBeforeCut, nothing
+        evaluated) before the retention cut (`text`: the instant as asked)."""
+        return self.live.rows_at(at, lambda cursor: self.retention.check_status(cursor, at, text))
 
     def parse_instant(self, text: str) -> datetime | None:
         """An instant in any timestamp form of the inputs, read by the staging SQL as a poll's

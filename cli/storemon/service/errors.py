@@ -88,6 +88,24 @@ class ReportBeforeCut(ServiceError):
         )
 
 
+class StatusBeforeCut(ServiceError):
+    """A status at an instant before the retention cut (`--keep-polls-days`): the polls before
+    it are archived, so the status could not be exact. The detail is that of the other refused
+    `at` of GET /status, a problem naming the query's `at`."""
+
+    status = 422
+
+    def __init__(self, text: str, at: object, cut: object) -> None:
+        problem = {
+            "loc": ("query", "at"),
+            "msg": f"the status at {at} is before the retention cut {cut} (older polls are"
+            f" archived, --keep-polls-days): the earliest at is {cut}",
+            "type": "value_error",
+            "input": text,
+        }
+        super().__init__(field_problems([problem]))
+
+
 class InputShapeError(ServiceError):
     """A file or body that is not a table of the input's columns (the message names which)."""
 

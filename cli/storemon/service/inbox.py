@@ -53,6 +53,10 @@ create table if not exists store_poll_bounds (
     last_polled_at timestamp not null
 );
 """
+# The latest poll ever stored, or the instant $1 when one is given (an explicit report time):
+# from the bounds, not from all the polls. Archiving (retention.py) never lowers it: it moves
+# polls before the cut only, and the latest poll is after the cut.
+LATEST_POLL = "select coalesce($1::timestamp, max(last_polled_at)) from store_poll_bounds"
 # A home from before store_poll_bounds gets it from its polls, once.
 POLL_BOUNDS_FROM_POLLS = """
 insert into store_poll_bounds
@@ -365,6 +369,14 @@ class Inbox:
             )
 
     # ------------------------------------------------------------------ figures
+    @staticmethod
+    def latest_poll(
+        cursor: duckdb.DuckDBPyConnection, given: datetime | None = None
+    ) -> datetime | None:
+        """The instant of the latest poll ever stored, in `cursor`'s transaction (None: no
+        poll); `given` instead when there is one."""
+        return cursor.execute(LATEST_POLL, [given]).fetchone()[0]
+
     def count_polls(self) -> int:
         with closing(self.cursor()) as cursor:
             return cursor.execute("select count(*) from polls").fetchone()[0]

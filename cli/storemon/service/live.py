@@ -702,10 +702,24 @@ class LiveStatus:
         heapq.heappush(self._due, (due, store_id))
 
     # ------------------------------------------------------------------ explicit instants
-    def rows_at(self, at: datetime) -> list[StatusRow]:
-        """Every store's row at an explicit instant, evaluated now (not kept)."""
+    def rows_at(
+        self,
+        at: datetime,
+        check: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ) -> list[StatusRow]:
+        """Every store's row at an explicit instant, evaluated now (not kept). `check`, called
+        with the cursor in the transaction that then reads the input, may refuse it by raising
+        (the retention cut: what it checks is what is read)."""
         with closing(self.inbox.cursor()) as cursor, self._evaluating:
-            with self._lock:
-                self._inputs(cursor, at, None)
+            cursor.execute("begin transaction")
+            try:
+                if check is not None:
+                    check(cursor)
+                with self._lock:
+                    self._inputs(cursor, at, None)
+                cursor.execute("commit")
+            except BaseException:
+                cursor.execute("rollback")
+                raise
             rows, _ = self._evaluate(cursor, at)
         return rows

@@ -6,7 +6,8 @@ store_status input (the text as received) with the parsed `polled_at` and `is_ac
 The cut is midnight UTC of the latest stored poll's date minus N days: whole UTC days are
 archived, and the cut depends on the stored polls alone. It never moves back: the largest cut
 ever applied is kept in the inbox (table `retention_cut`), and a report whose week would start
-before it is refused (ReportBeforeCut, 422).
+before it is refused (ReportBeforeCut, 422), as is a status at an instant before it
+(StatusBeforeCut, 422: its latest poll and the start of its run may be archived ones).
 
 What stays in the inbox: every poll at or after the cut and, per store, every poll at two
 instants before it: its latest one (what a report's week that starts at or after the cut
@@ -35,7 +36,7 @@ from pathlib import Path
 import duckdb
 
 from storemon.project import eprint
-from storemon.service.errors import ReportBeforeCut, is_disk_full
+from storemon.service.errors import ReportBeforeCut, StatusBeforeCut, is_disk_full
 from storemon.service.health import DiskWatch
 from storemon.service.inbox import Inbox
 from storemon.service.live import INBOX_INSTANTS, reduced
@@ -144,8 +145,7 @@ class Retention:
         applied = cursor.execute("select max(cut) from retention_cut").fetchone()[0]
         current = None
         if self.keep_days is not None:
-            latest = cursor.execute("select max(polled_at) from polls").fetchone()[0]
-            current = cut_of(latest, self.keep_days)
+            current = cut_of(Inbox.latest_poll(cursor), self.keep_days)
         found = [c for c in (applied, current) if c is not None]
         return max(found) if found else None
 
@@ -154,10 +154,16 @@ class Retention:
         cut = self.cut(cursor)
         if cut is None:
             return
-        if report_at is None:
-            report_at = cursor.execute("select max(polled_at) from polls").fetchone()[0]
+        report_at = Inbox.latest_poll(cursor, report_at)
         if report_at is not None and report_at - REPORT_WEEK < cut:
             raise ReportBeforeCut(report_at, cut, cut + REPORT_WEEK)
+
+    def check_status(self, cursor: duckdb.DuckDBPyConnection, at: datetime, text: str) -> None:
+        """Refuse (StatusBeforeCut) a status at an instant before the cut (`text`: `at` as
+        asked)."""
+        cut = self.cut(cursor)
+        if cut is not None and at < cut:
+            raise StatusBeforeCut(text, at, cut)
 
     # ------------------------------------------------------------------ the background run
     def start(self) -> None:
@@ -232,8 +238,7 @@ class Retention:
             # lock (as a report's is) so that the count of polls before the cut is exact.
             with self.inbox.write_lock:
                 cursor.execute("begin transaction")
-                latest = cursor.execute("select max(polled_at) from polls").fetchone()[0]
-                cut = cut_of(latest, self.keep_days)
+                cut = cut_of(Inbox.latest_poll(cursor), self.keep_days)
                 if cut is None:
                     cursor.execute("rollback")
                     return Outcome(None)

@@ -113,8 +113,6 @@ select row_number() over (order by poll_row) as source_row_number, *
 from snapshot
 order by poll_row
 """
-# The report time: the given one, else the latest stored poll.
-SNAPSHOT_CLOCK = "select coalesce($1::timestamp, max(last_polled_at)) from store_poll_bounds"
 SNAPSHOT_HOURS = """
 select
     raw_store_id as store_id,
@@ -385,7 +383,8 @@ class ReportWorker:
         paths = {name: folder / f"{name}.parquet" for name in STAGING_MODELS}
         polls = ", ".join(STORED_COLUMNS)
         try:
-            (report_at,) = job.snapshot.execute(SNAPSHOT_CLOCK, [job.report_at]).fetchone()
+            # The report time: the given one, else the latest stored poll.
+            report_at = Inbox.latest_poll(job.snapshot, job.report_at)
             instants = {
                 "report_at": timestamp_literal(report_at),
                 "week_start_at": timestamp_literal(report_at and report_at - timedelta(hours=168)),

@@ -31,7 +31,13 @@ PAGE_STORES = 500
 @router.get(
     "/status",
     response_model=StatusAnswer,
-    responses={422: {"model": Refusal, "description": "an unknown state, or `at` no timestamp"}},
+    responses={
+        422: {
+            "model": Refusal,
+            "description": "an unknown state, or `at` no timestamp; or `at` before the retention"
+            " cut (--keep-polls-days), whose detail names the cut, the earliest `at`",
+        }
+    },
 )
 async def get_status(
     service: ServiceDependency,
@@ -66,7 +72,7 @@ async def get_status(
                 "msg": "not a timestamp: use e.g. 2024-11-04T06:00:00Z or 2024-11-04 06:00:00",
             }])  # fmt: skip
         try:
-            rows = await run_in_threadpool(live.rows_at, instant)
+            rows = await run_in_threadpool(service.status_rows_at, instant, at)
         except PlanFailed as error:  # an instant the engine cannot reach (year 9999, say)
             raise RequestValidationError([{
                 "loc": ("query", "at"), "type": "value_error", "input": at,
