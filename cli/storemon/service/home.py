@@ -9,6 +9,9 @@ from pathlib import Path
 import duckdb
 
 INBOX = "inbox.duckdb"
+# The check reads every block once: what it read need not stay in memory (by default DuckDB
+# would keep up to 80 % of the machine's memory of them, the whole inbox of a year).
+CHECK_MEMORY_LIMIT = "256MB"
 WHAT_TO_DO = (
     "restore it (and its .wal, if any) from a backup, or move it aside to start with an empty"
     " inbox (docs/operating.md, A damaged home)"
@@ -47,7 +50,8 @@ def check_home(home: Path) -> str:
 
 def _read_everything(inbox: Path) -> dict[str, int]:
     """Each table's rows, every value read (a hash of each column forces it)."""
-    with duckdb.connect(str(inbox), read_only=True) as connection:
+    config = {"memory_limit": CHECK_MEMORY_LIMIT}
+    with duckdb.connect(str(inbox), read_only=True, config=config) as connection:
         connection.execute("set enable_progress_bar = false")
         tables = [
             name

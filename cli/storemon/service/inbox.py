@@ -19,6 +19,11 @@ import duckdb
 from storemon.service.errors import InvalidRows
 from storemon.service.validation import REASON_FIELDS, Validator, rows_to_table
 
+# The inbox's DuckDB memory: blocks read or written are kept only up to this (by default DuckDB
+# keeps up to 80 % of the machine's memory, so the server grew with the history it stores), and
+# an operation that needs more spills to inbox.duckdb.tmp beside the file.
+INBOX_MEMORY_LIMIT = "512MB"
+
 SCHEMA = """
 create table if not exists polls (
     store_id varchar not null,
@@ -99,7 +104,7 @@ class Ingested:
 class Inbox:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.connection = duckdb.connect(str(path))
+        self.connection = duckdb.connect(str(path), config={"memory_limit": INBOX_MEMORY_LIMIT})
         self.connection.execute("set TimeZone = 'UTC'")
         self.connection.execute(SCHEMA)
         self._drop_polls_key()
