@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from support import HOURS_HEADER, STATUS_HEADER, ZONES_HEADER, write_csv
 
 from storemon.export import Inputs, export
+from storemon.service.inbox import INBOX_MEMORY_LIMIT
 from storemon.status import format_instant, read_status, render_json
 
 START = datetime(2024, 11, 4, 6, 0)  # New York fell back the day before
@@ -238,6 +239,19 @@ def test_filters_and_counts(live):
     assert client.get("/status", params={"store_id": "nope"}).json()["stores"] == []
     assert json.loads(client.get("/status?at=2024-11-04 06:00:00").text)["status_at"] == (
         "2024-11-04T06:00:00Z"
+    )
+
+
+def test_the_inbox_keeps_its_memory_limit(live):
+    """The live status runs the status model's recorded plan on the inbox's connection: the
+    export's settings recorded with it (its memory limit) must not lift the inbox's."""
+    client = live[0]
+    inbox = client.app.state.service.live.inbox
+    client.app.state.service.live.settle()
+    with duckdb.connect(config={"memory_limit": INBOX_MEMORY_LIMIT}) as fresh:
+        expected = fresh.execute("select current_setting('memory_limit')").fetchone()
+    assert inbox.connection.execute("select current_setting('memory_limit')").fetchone() == (
+        expected
     )
 
 

@@ -46,6 +46,9 @@ KEY_ENVIRONMENT = ("STOREMON_ENGINE_THREADS", "STOREMON_MEMORY_LIMIT")
 # A CSV header line longer than this: dbt decides (and DuckDB's line limit is 2,000,000 bytes).
 MAX_HEADER_BYTES = 1_000_000
 VARIABLE_PREFIX = "variable storemon_"
+# Settings of the whole DuckDB instance rather than of a session: a plan run on a caller's
+# connection (the service's live status, on its inbox) leaves them as that caller set them.
+INSTANCE_SETTINGS = frozenset({"memory_limit"})
 
 
 class PlanFailed(Exception):
@@ -285,11 +288,13 @@ def run(
     query that yields its rows already parsed (the service's stored polls): its table is
     created from that query, and the rest of its node (rename, comments) runs as recorded.
     With `connection` (whose catalog has the recorded name) the plan runs there instead, and
-    the queries of `staged` may read that connection's own tables and views."""
+    the queries of `staged` may read that connection's own tables and views; its instance
+    keeps its own memory limit."""
     results = []
     try:
         with duckdb.connect(str(database)) if connection is None else _kept(connection) as used:
-            _run_nodes(used, plan, settings, staged or {}, results, on_node)
+            own_instance = connection is None
+            _run_nodes(used, plan, settings, staged or {}, results, on_node, own_instance)
     except duckdb.Error as error:
         raise PlanFailed(str(error)) from None
     except (KeyError, TypeError, ValueError) as error:  # not the plan this code records
@@ -308,9 +313,13 @@ def _run_nodes(
     staged: dict[str, str],
     results: list[NodeResult],
     on_node: Callable[[NodeResult], None] | None = None,
+    own_instance: bool = True,
 ) -> None:
-    """Run the nodes in order; `on_node` receives each as it finishes."""
+    """Run the nodes in order; `on_node` receives each as it finishes. The recorded settings
+    apply to the session, and to the instance only when it is the plan's own."""
     for key, value in plan["settings"].items():
+        if not own_instance and key.lower() in INSTANCE_SETTINGS:
+            continue
         escaped = value.replace("'", "''")
         connection.execute(f"SET {key} = '{escaped}'")
     for name in plan["variables"]:
