@@ -10,9 +10,11 @@ every later report, without dbt.
 
 A report's polls were parsed by the staging SQL when they arrived: the plan's
 `stg_store_status` is created from those stored values rather than by parsing their text
-again. The text still goes to the report's input file, which the home's first report (dbt)
-parses and whose rows the invariant `assert_rows_read_are_accepted_or_rejected` counts as the
-rows read: for a service report, the polls of its snapshot.
+again. The report's input file holds those values, in the input's columns (a poll's status as
+`active` or `inactive`, its instant as a TIMESTAMP): the home's first report (dbt) parses them
+as any input, and the invariant `assert_rows_read_are_accepted_or_rejected` counts its rows as
+the rows read (for a service report, the polls of its snapshot). The text a poll came with
+stays in the inbox.
 """
 
 from __future__ import annotations
@@ -46,12 +48,14 @@ from storemon.service.validation import (
 
 REPORT_CSV = "report.csv"
 REPORT_DB = "report.duckdb"
-# The stored values of a report's polls (their text goes to the report's store_status.parquet),
-# in the worker's folder: read by the report, then overwritten by the next.
-PARSED_POLLS = "store_status.parsed.parquet"
-# Columns of stg_store_status that a stored poll has (source_file is the input's path; the
-# others are NULL: a stored poll was accepted).
-STORED_COLUMNS = ("source_row_number", "store_id", "polled_at", "is_active")
+# What a stored poll gives each column of stg_store_status, read from a report's input file
+# (source_file is the file's path; the others are NULL: a stored poll was accepted).
+STORED_COLUMNS = {
+    "source_row_number": "file_row_number + 1",
+    "store_id": "store_id",
+    "is_active": "status = 'active'",
+    "polled_at": "timestamp_utc",
+}
 
 # What a report reads of the stored polls: per store, every poll in the report's week, the
 # last poll before it (what the week starts with), and for a store with no poll at or before
@@ -61,58 +65,51 @@ STORED_COLUMNS = ("source_row_number", "store_id", "polled_at", "is_active")
 # (inbox.py), so each range below reads only the row groups of its instants, and a store's
 # bounds come from store_poll_bounds. The last poll before the week is looked for in the day
 # before it, and only for the stores with none there (silent for a day) in all older polls.
-# Each poll comes as the staging SQL parsed it when it arrived, beside its text, numbered in the
-# order it is stored in (its `rowid`: sorting by it costs less than by store), the order of the
-# report's input files. {report_at} and {week_start_at} are timestamp literals (constants,
-# which the scans' row-group skipping needs); NULL when no poll is stored.
-SNAPSHOT_POLLS = """
+# Each poll comes as the staging SQL parsed it when it arrived. The three parts are inserted in
+# turn into one table, each in the order its polls are stored in, and the report's input file
+# lists them in the table's order: a poll's position there is its number (numbering the
+# million polls of a week by a sort instead cost a second). {report_at} and {week_start_at}
+# are timestamp literals (constants, which the scans' row-group skipping needs); NULL when no
+# poll is stored.
+SNAPSHOT_COLUMNS = "store_id, polled_at, is_active, rowid as poll_row"
+# A report's input file: the columns of store_status.csv, the parsed values in them.
+SNAPSHOT_FILE = (
+    "store_id, if(is_active, 'active', 'inactive') as status, polled_at as timestamp_utc"
+)
+SNAPSHOT_POLLS = (
+    f"""
 with
 day_before_week as (
-    select store_id, polled_at, is_active, rowid as poll_row,
-        raw_store_id, raw_status, raw_timestamp_utc
-    from polls
-    where polled_at >= {week_start_at} - interval 24 hour and polled_at < {week_start_at}
+    select {SNAPSHOT_COLUMNS} from polls
+    where polled_at >= {{week_start_at}} - interval 24 hour and polled_at < {{week_start_at}}
 ),
 silent_for_a_day as (
     select store_id from store_poll_bounds
-    where first_polled_at < {week_start_at} - interval 24 hour
+    where first_polled_at < {{week_start_at}} - interval 24 hour
         and store_id not in (select store_id from day_before_week)
 ),
 older_than_a_day as (
-    select store_id, polled_at, is_active, rowid as poll_row,
-        raw_store_id, raw_status, raw_timestamp_utc
-    from polls
-    where polled_at < {week_start_at} - interval 24 hour
+    select {SNAPSHOT_COLUMNS} from polls
+    where polled_at < {{week_start_at}} - interval 24 hour
         and store_id in (select store_id from silent_for_a_day)
-),
-last_before_week as (
-    select * from (select * from day_before_week union all select * from older_than_a_day)
-    qualify polled_at = max(polled_at) over (partition by store_id)
-),
-in_week as (
-    select store_id, polled_at, is_active, rowid as poll_row,
-        raw_store_id, raw_status, raw_timestamp_utc
-    from polls
-    where polled_at between {week_start_at} and {report_at}
-),
-first_after as (
-    select store_id, polled_at, is_active, rowid as poll_row,
-        raw_store_id, raw_status, raw_timestamp_utc
-    from polls
-    where polled_at > {report_at} and (store_id, polled_at) in (
-        select store_id, first_polled_at from store_poll_bounds
-        where first_polled_at > {report_at}
-    )
-),
-snapshot as (
-    select * from last_before_week
-    union all select * from in_week
-    union all select * from first_after
 )
-select row_number() over (order by poll_row) as source_row_number, *
-from snapshot
+select * from (select * from day_before_week union all select * from older_than_a_day)
+qualify polled_at = max(polled_at) over (partition by store_id)
 order by poll_row
-"""
+""",
+    f"""
+select {SNAPSHOT_COLUMNS} from polls
+where polled_at between {{week_start_at}} and {{report_at}}
+""",
+    f"""
+select {SNAPSHOT_COLUMNS} from polls
+where polled_at > {{report_at}} and (store_id, polled_at) in (
+    select store_id, first_polled_at from store_poll_bounds
+    where first_polled_at > {{report_at}}
+)
+order by poll_row
+""",
+)
 SNAPSHOT_HOURS = """
 select
     raw_store_id as store_id,
@@ -325,15 +322,12 @@ class ReportWorker:
     def _staged_polls(self, status_path: Path) -> str:
         """A query of the stored values of a report's polls in stg_store_status's shape: what
         its SQL makes of the report's input file (see the module's docstring)."""
+        path = "'" + str(status_path).replace("'", "''") + "'"
         columns = []
         for name, type_ in self.polls_shape:
-            if name == "source_file":
-                value = "'" + str(status_path).replace("'", "''") + "'"
-            else:
-                value = name if name in STORED_COLUMNS else "null"
+            value = path if name == "source_file" else STORED_COLUMNS.get(name, "null")
             columns.append(f'cast({value} as {type_}) as "{name}"')
-        parsed = str(self.work / PARSED_POLLS).replace("'", "''")
-        return f"select {', '.join(columns)} from read_parquet('{parsed}')"
+        return f"select {', '.join(columns)} from read_parquet({path}, file_row_number = true)"
 
     def _report(self, job: ReportJob) -> None:
         started = time.monotonic()
@@ -381,7 +375,6 @@ class ReportWorker:
         when it was triggered: exactly the data stored before that answer."""
         folder.mkdir(parents=True, exist_ok=True)
         paths = {name: folder / f"{name}.parquet" for name in STAGING_MODELS}
-        polls = ", ".join(STORED_COLUMNS)
         try:
             # The report time: the given one, else the latest stored poll.
             report_at = Inbox.latest_poll(job.snapshot, job.report_at)
@@ -389,16 +382,13 @@ class ReportWorker:
                 "report_at": timestamp_literal(report_at),
                 "week_start_at": timestamp_literal(report_at and report_at - timedelta(hours=168)),
             }
-            job.snapshot.execute(
-                f"create temp table snapshot_polls as {SNAPSHOT_POLLS.format(**instants)}"
-            )
+            before_week, in_week, first_after = (part.format(**instants) for part in SNAPSHOT_POLLS)
+            job.snapshot.execute(f"create temp table snapshot_polls as {before_week}")
+            job.snapshot.execute(f"insert into snapshot_polls {in_week}")
+            job.snapshot.execute(f"insert into snapshot_polls {first_after}")
             for target, sql in (
-                (
-                    paths["store_status"],
-                    "select raw_store_id as store_id, raw_status as status,"
-                    " raw_timestamp_utc as timestamp_utc from snapshot_polls",
-                ),
-                (self.work / PARSED_POLLS, f"select {polls} from snapshot_polls"),
+                # A table scan keeps the table's order (DuckDB preserves insertion order).
+                (paths["store_status"], f"select {SNAPSHOT_FILE} from snapshot_polls"),
                 (paths["menu_hours"], SNAPSHOT_HOURS),
                 (paths["timezones"], SNAPSHOT_TIMEZONES),
             ):
