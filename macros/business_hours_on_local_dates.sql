@@ -3,17 +3,11 @@
     weekday is the row's, as a local and a UTC interval, read in the zone of `stores`
     (store_id, timezone_name). An end in [23:59:59, 24:00) is the end of the day; an end before
     the start is on the next day; an end equal to the start closes 24 hours later. The models
-    of the report week and of the status time both expand hours this way. -#}
+    of the report week and of the status time both expand hours this way. A zone's wall times
+    repeat across its stores (the same opening hour every day), so each distinct (zone, wall
+    time) is converted once and joined back: the conversion is the costly part. -#}
 {% macro business_hours_on_local_dates(menu_hours, stores, local_dates) -%}
-    select
-        localized.store_id,
-        localized.timezone_name,
-        localized.local_date,
-        localized.opens_at_local,
-        localized.closes_at_local,
-        {{ local_to_utc('localized.opens_at_local', 'localized.timezone_name') }} as opens_at,
-        {{ local_to_utc('localized.closes_at_local', 'localized.timezone_name') }} as closes_at
-    from (
+    with localized as (
         select
             hours.store_id,
             {{ stores }}.timezone_name,
@@ -43,5 +37,37 @@
         inner join {{ local_dates }}
             on hours.day_of_week = {{ weekday_from_monday(local_dates ~ '.local_date') }}
         inner join {{ stores }} on hours.store_id = {{ stores }}.store_id
-    ) as localized
+    ),
+
+    wall_times as (
+        select timezone_name, opens_at_local as local_at from localized
+        union
+        select timezone_name, closes_at_local as local_at from localized
+    ),
+
+    converted as (
+        select
+            timezone_name,
+            local_at,
+            {{ local_to_utc('local_at', 'timezone_name') }} as utc_at
+        from wall_times
+    )
+
+    select
+        localized.store_id,
+        localized.timezone_name,
+        localized.local_date,
+        localized.opens_at_local,
+        localized.closes_at_local,
+        opens.utc_at as opens_at,
+        closes.utc_at as closes_at
+    from localized
+    inner join converted as opens
+        on
+            localized.timezone_name = opens.timezone_name
+            and localized.opens_at_local = opens.local_at
+    inner join converted as closes
+        on
+            localized.timezone_name = closes.timezone_name
+            and localized.closes_at_local = closes.local_at
 {%- endmacro %}
