@@ -363,3 +363,43 @@ def test_the_cache_keeps_the_most_recently_used_plans(tmp_path):
     assert kept == sorted([keys[2], *keys[4:], "f" * 32])
     assert len(kept) == plan.KEEP_PLANS
     assert json.loads(plan.plan_path(folder, keys[2]).read_text()) == small
+
+
+def test_a_plan_run_on_a_callers_connection_leaves_its_instance_settings_alone(tmp_path):
+    """The live status runs a recorded plan on the service's inbox: the export's memory limit
+    and the on-run-start hook's thread count, both settings of the whole instance, stay as the
+    inbox set them; a plan run on its own database applies both."""
+    recorded = {
+        "format": plan.PLAN_FORMAT,
+        "settings": {"memory_limit": "3GB", "TimeZone": "UTC"},
+        "variables": [],
+        "nodes": [
+            {
+                "name": "operation.storemon.threads",
+                "kind": "hook",
+                "statements": ["set threads = 1"],
+            },
+            {
+                "name": "probe",
+                "kind": "model",
+                "statements": [
+                    "create or replace table probe as select current_setting('threads') as threads,"
+                    " current_setting('memory_limit') as memory_limit"
+                ],
+            },
+        ],
+    }
+    with duckdb.connect(config={"threads": 2, "memory_limit": "200MB"}) as inbox:
+        before = inbox.execute(
+            "select current_setting('threads'), current_setting('memory_limit')"
+        ).fetchone()
+        plan.run(recorded, None, {}, connection=inbox)  # type: ignore[arg-type]
+        assert inbox.execute("select threads, memory_limit from probe").fetchone() == before
+        assert before[0] == 2
+    database = tmp_path / "own.duckdb"
+    plan.run(recorded, database, {})
+    with duckdb.connect(str(database)) as own:
+        threads, memory_limit = own.execute("select threads, memory_limit from probe").fetchone()
+    with duckdb.connect(config={"memory_limit": "3GB"}) as fresh:
+        recorded_limit = fresh.execute("select current_setting('memory_limit')").fetchone()[0]
+    assert (threads, memory_limit) == (1, recorded_limit)

@@ -47,7 +47,8 @@ KEY_ENVIRONMENT = ("STOREMON_ENGINE_THREADS", "STOREMON_MEMORY_LIMIT")
 MAX_HEADER_BYTES = 1_000_000
 VARIABLE_PREFIX = "variable storemon_"
 # Settings of the whole DuckDB instance rather than of a session: a plan run on a caller's
-# connection (the service's live status, on its inbox) leaves them as that caller set them.
+# connection (the service's live status, on its inbox) leaves them as that caller set them,
+# and skips the on-run-start hooks too (they set the engine's thread count, also instance-wide).
 INSTANCE_SETTINGS = frozenset({"memory_limit"})
 
 
@@ -316,7 +317,8 @@ def _run_nodes(
     own_instance: bool = True,
 ) -> None:
     """Run the nodes in order; `on_node` receives each as it finishes. The recorded settings
-    apply to the session, and to the instance only when it is the plan's own."""
+    apply to the session, and to the instance (with the hooks) only when it is the plan's
+    own."""
     for key, value in plan["settings"].items():
         if not own_instance and key.lower() in INSTANCE_SETTINGS:
             continue
@@ -326,6 +328,8 @@ def _run_nodes(
         value = settings.get(name, os.environ.get(f"STOREMON_{name.upper()}", ""))
         connection.execute(f"SET VARIABLE storemon_{name} = ?", [value])
     for node in plan["nodes"]:
+        if node["kind"] == "hook" and not own_instance:
+            continue
         started = time.monotonic()
         status = _run_node(connection, node, staged.get(node["name"]))
         seconds = time.monotonic() - started
