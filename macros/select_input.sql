@@ -3,7 +3,9 @@
     their order does not matter; each output column takes the first header name of its list
     that the file has. Adds `source_file` and `source_row_number` (1 = first data row); with
     `numbered` false a CSV file's rows are not numbered (NULL), which keeps DuckDB's read
-    parallel: numbering serialises it, about half of the polls' staging time. -#}
+    parallel: numbering serialises it, about half of the polls' staging time. A Parquet path
+    may be a pattern (`archive/store_status/*/*.parquet`, see `is_file_pattern`): its files are
+    read as one input, each row's `source_file` the file it is in. -#}
 {% macro select_input(path_setting, seed_name, columns, numbered=true) -%}
     {{ return(adapter.dispatch('select_input', 'storemon')(path_setting, seed_name, columns, numbered)) }}
 {%- endmacro %}
@@ -25,8 +27,9 @@
         {%- set is_parquet = path.lower().endswith('.parquet') -%}
         {%- set header = input_header(path, quoted_path, is_parquet) -%}
         {%- set path_sql = setting_sql(path_setting, trimmed=true) %}
+        {%- set is_pattern = is_parquet and is_file_pattern(path) %}
         select
-            {{ path_sql }} as source_file,
+            {{ "filename" if is_pattern else path_sql }} as source_file,
             {%- if is_parquet %}
             file_row_number + 1 as source_row_number,
             {%- elif numbered %}
@@ -45,7 +48,7 @@
             {%- endif %}
             {%- endfor %}
         {%- if is_parquet %}
-        from read_parquet({{ path_sql }}, file_row_number = true)
+        from read_parquet({{ path_sql }}, file_row_number = true{{ ", filename = true" if is_pattern }})
         {%- else %}
         from read_csv(
             {{ path_sql }},
@@ -66,13 +69,21 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- Whether an input path is a pattern of several files: it holds a wildcard (`*`, `?`, `[`),
+    as DuckDB's and Spark's globs read them. -#}
+{% macro is_file_pattern(path) -%}
+    {{ return(modules.re.search('[*?\\[]', path) is not none) }}
+{%- endmacro %}
+
 {#- The trimmed column names of a CSV header line or a Parquet schema; stops the run with a
     message naming the file when it is missing or has no header. The first line is read whole
     by splitting on a control character no header holds; strict_mode off, so that a data row
     holding that character (a rejected store_id, say) cannot fail the read. -#}
 {% macro input_header(path, quoted_path, is_parquet) -%}
     {%- set found = run_query("select count(*) from glob(" ~ quoted_path ~ ")").columns[0].values()[0] -%}
-    {%- if found == 0 -%}
+    {%- if found == 0 and is_file_pattern(path) -%}
+        {{ exceptions.raise_compiler_error("no input file matches " ~ path) }}
+    {%- elif found == 0 -%}
         {{ exceptions.raise_compiler_error("input file not found: " ~ path) }}
     {%- endif -%}
     {%- if is_parquet -%}
@@ -148,7 +159,12 @@
     {%- elif path.lower().endswith('.parquet') -%}
         {%- set header = run_query("select * from parquet." ~ quoted_path ~ " limit 0").column_names | map('trim') | list -%}
         select
+            {%- if is_file_pattern(path) %}
+            {#- A local file's path as DuckDB gives it: without Spark's `file:` scheme. #}
+            regexp_replace(_metadata.file_path, '^file:(//(?=/))?', '') as source_file,
+            {%- else %}
             '{{ source_file | replace("\\", "\\\\") | replace("'", "\\'") }}' as source_file,
+            {%- endif %}
             _metadata.row_index + 1 as source_row_number,
             {%- for names in columns %}
             cast(`{{ find_column(header, names, path) }}` as string) as {{ names[0] }}{{ "," if not loop.last }}

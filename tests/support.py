@@ -39,6 +39,16 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
     return path
 
 
+def write_parquet(path: Path, header: tuple[str, ...], rows: list[tuple]) -> Path:
+    """Rows of text as a Parquet file, as the service's archive and other tools write them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as connection:
+        connection.execute(f"create table rows ({', '.join(f'{n} varchar' for n in header)})")
+        connection.executemany(f"insert into rows values ({', '.join('?' * len(header))})", rows)
+        connection.execute(f"copy rows to '{path}'")
+    return path
+
+
 def write_inputs(
     directory: Path,
     polls: Iterable[Sequence[object]],

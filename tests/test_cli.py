@@ -18,7 +18,7 @@ import click
 import duckdb
 import pytest
 from click.testing import CliRunner
-from support import REPORT_HEADER, parse_report, query, write_csv, write_inputs
+from support import REPORT_HEADER, parse_report, query, write_csv, write_inputs, write_parquet
 
 from storemon.cli import cli
 
@@ -248,6 +248,77 @@ def test_directory_where_a_file_is_expected(tmp_path, old_report):
     assert old_report.read_bytes() == b"store_id,uptime_last_hour\r\nold,1\r\n"
 
 
+def test_a_pattern_of_parquet_files_is_one_input_each_row_named_by_its_file(tmp_path):
+    """Polls in day folders (the service's archive) and zones in two files, read through
+    quoted patterns. Polls at Tue 20:00 inactive, Wed 08:00 active, Wed 08:40 inactive; nearest
+    interpolation switches at 08:20, so of Wed 08:00-09:00 20 minutes are up and 40 down, in
+    the day and the week. The later zone file's row wins; the earlier one is superseded."""
+    header = ("store_id", "status", "timestamp_utc")
+    tuesday = write_parquet(
+        tmp_path / "polls" / "date=2024-01-09" / "polls.parquet",
+        header,
+        [("s", "inactive", "2024-01-09 20:00:00 UTC"), ("s", "bogus", "2024-01-09 21:00:00 UTC")],
+    )
+    wednesday = write_parquet(
+        tmp_path / "polls" / "date=2024-01-10" / "polls.parquet",
+        header,
+        [
+            ("s", "active", "2024-01-10 08:00:00 UTC"),
+            (" ", "active", "2024-01-10 08:10:00 UTC"),
+            ("s", "inactive", "2024-01-10 08:40:00 UTC"),
+        ],
+    )
+    zones = ("store_id", "timezone_str")
+    earlier = write_parquet(tmp_path / "zones" / "a.parquet", zones, [("s", "America/New_York")])
+    write_parquet(tmp_path / "zones" / "b.parquet", zones, [("s", "UTC")])
+    hours = write_csv(
+        tmp_path / "menu_hours.csv",
+        ("store_id", "day", "start_time_local", "end_time_local"),
+        WEDNESDAY_8_TO_9,
+    )
+    # The first export runs dbt and records the plan; the second runs the plan.
+    for run in ("dbt", "plan"):
+        db, out = tmp_path / f"{run}.duckdb", tmp_path / f"{run}.csv"
+        result = invoke(
+            "export", "--status", str(tmp_path / "polls" / "*" / "*.parquet"),
+            "--hours", str(hours), "--timezones", str(tmp_path / "zones" / "*.parquet"),
+            "--as-of", AS_OF, "--db", str(db), "--out", str(out),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert f"from {tmp_path / 'polls' / '*' / '*.parquet'}" in result.stderr
+        assert parse_report(out.read_text()) == {
+            "s": ("0.00", "0.33", "0.33", "0.00", "0.67", "0.67")
+        }
+        assert query(
+            db,
+            "select input_name, source_file, source_row_number, rejection_reason"
+            " from rejected_rows order by all",
+        ) == [
+            ("store_status", str(tuesday), 2, "unknown status"),
+            ("store_status", str(wednesday), 2, "empty store_id"),
+            ("timezones", str(earlier), 1, "superseded"),
+        ]
+        # Rows read: 5 polls = 3 accepted + 2 rejected.
+        assert query(db, "select count(*) from stg_store_status") == [(5,)]
+
+
+def test_a_pattern_must_match_parquet_files(tmp_path, old_report):
+    data = small_data(tmp_path / "in")
+    inputs = ("--hours", str(data / "menu_hours.csv"), "--timezones", str(data / "timezones.csv"))
+    nothing = tmp_path / "archive" / "*" / "*.parquet"
+    result = invoke("export", "--status", str(nothing), *inputs)
+    assert result.exit_code == 1
+    assert error_line(result) == f"Error: no status file matches {nothing}"
+    csv_files = tmp_path / "in" / "*.csv"
+    result = invoke("export", "--status", str(csv_files), *inputs)
+    assert result.exit_code == 1
+    assert error_line(result) == (
+        f"Error: status pattern {csv_files} must end in .parquet: only Parquet files are read"
+        " several at a time"
+    )
+    assert old_report.read_bytes() == b"store_id,uptime_last_hour\r\nold,1\r\n"
+
+
 def test_status_alone_is_not_enough(tmp_path, old_report):
     data = small_data(tmp_path / "in")
     result = invoke("export", "--status", str(data / "store_status.csv"))
@@ -387,3 +458,4 @@ def test_the_database_explains_itself_with_the_yaml_descriptions(tmp_path):
     assert views["int_polls_deduplicated"]
     assert columns["uptime_last_hour"] == "Minutes open and active in [report_at − 1 h, report_at)."
     assert columns["store_id"] == "The store."
+

@@ -23,6 +23,7 @@ from support import (
     ZONES_HEADER,
     finished,
     inbox_state,
+    parse_report,
     storemon_executable,
     write_csv,
 )
@@ -349,6 +350,39 @@ def test_the_archive_is_an_export_input(archived, tmp_path):
             "select count(*) from stg_store_status where rejection_reason is null"
         ).fetchone()[0]
     assert accepted == len(archived["all_polls"])
+
+
+def test_the_archive_is_read_through_a_pattern_for_a_report_before_the_cut(archived, tmp_path):
+    """A report whose week starts before the cut (the service refuses it) needs only the
+    archive when it ends before the cut: exported from the archive's day files through a
+    pattern, it equals the export of every poll the service was sent, but for the stores
+    that first polled after the cut, which the archive does not name (their rows there are
+    empty: no poll counts)."""
+    folder = archived["folder"]
+    common = (
+        "--hours", str(folder / "menu_hours.csv"), "--timezones", str(folder / "timezones.csv"),
+        "--as-of", "2026-10-13T23:00:00Z",
+    )  # fmt: skip
+    reports = {}
+    for name, status in (
+        ("archive", archived["home"] / ARCHIVE / "*" / "*.parquet"),
+        ("sent", folder / "store_status.csv"),
+    ):
+        out = tmp_path / f"{name}.csv"
+        result = CliRunner().invoke(
+            cli,
+            ["export", "--status", str(status), *common, "--out", str(out),
+             "--db", str(tmp_path / f"{name}.duckdb")],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        reports[name] = parse_report(out.read_text())
+    later = {
+        store: reports["sent"].pop(store)
+        for store in set(reports["sent"]) - set(reports["archive"])
+    }
+    assert later == {"new": ("",) * 6}
+    assert reports["archive"] == reports["sent"]
+    assert len(reports["archive"]) == 7
 
 
 # ---------------------------------------------------------------------- the inbox alone

@@ -20,7 +20,7 @@ import test_scenarios
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import write_inputs
+from support import write_csv, write_inputs, write_parquet
 
 from storemon import spark
 from storemon.cli import cli
@@ -34,7 +34,7 @@ REPORT = (
 )
 REJECTED = (
     "select input_name, source_file, source_row_number, raw_values, rejection_reason"
-    " from rejected_rows order by input_name, source_row_number"
+    " from rejected_rows order by input_name, source_file, source_row_number"
 )
 
 
@@ -276,6 +276,33 @@ def test_a_quoted_field_across_lines_is_refused_alike(tmp_path):
         errors.append(result.output.strip().splitlines()[-1])
     message = f"cannot read {status}: line 3: a quoted field spans lines, which storemon does"
     assert errors == [f"Error: {message} not read"] * 2
+
+
+@needs_spark
+def test_a_pattern_of_parquet_files_is_read_alike(tmp_path):
+    """Polls in day folders, as the service archives them, read through a pattern: the same
+    report, and each rejected row named by its own file and row."""
+    header = ("store_id", "status", "timestamp_utc")
+    for day, rows in (
+        ("2024-01-09", [("s", "inactive", "2024-01-09 20:00:00 UTC"), ("s", "?", "2024-01-09")]),
+        ("2024-01-10", [("s", "active", "2024-01-10 08:00:00 UTC"), (" ", "active", "x")]),
+    ):
+        write_parquet(tmp_path / "polls" / f"date={day}" / "polls.parquet", header, rows)
+    hours = write_csv(
+        tmp_path / "menu_hours.csv",
+        ("store_id", "day", "start_time_local", "end_time_local"),
+        [("s", 2, "08:00", "09:00")],
+    )
+    zones = write_csv(tmp_path / "timezones.csv", ("store_id", "timezone_str"), [("s", "UTC")])
+    _, rejected = assert_same_report(
+        tmp_path / "out",
+        "--status", str(tmp_path / "polls" / "*" / "*.parquet"),
+        "--hours", str(hours), "--timezones", str(zones), "--as-of", "2024-01-10T12:00:00Z",
+    )  # fmt: skip
+    assert [(row[1], row[2]) for row in rejected] == [
+        (str(tmp_path / "polls" / "date=2024-01-09" / "polls.parquet"), 2),
+        (str(tmp_path / "polls" / "date=2024-01-10" / "polls.parquet"), 2),
+    ]
 
 
 @needs_spark

@@ -62,7 +62,12 @@ input_options = _options(
         help="Folder with store_status.csv, menu_hours.csv (or business_hours.csv) and"
         " timezones.csv.",
     ),
-    click.option("--status", type=input_file, help="Polls file (store_id, status, timestamp_utc)."),
+    click.option(
+        "--status",
+        type=input_file,
+        help="Polls file (store_id, status, timestamp_utc), or a quoted pattern of Parquet"
+        " files read as one, e.g. 'archive/store_status/*/*.parquet'.",
+    ),
     click.option(
         "--hours",
         type=input_file,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import glob
 import os
 import shutil
 import sys
@@ -129,11 +130,29 @@ def resolve_inputs(
                 f"no {kind} file: give --{kind} FILE, or --data DIR holding "
                 f"{INPUT_FILE_NAMES[kind][0]}.csv"
             )
+        if plan.is_file_pattern(str(named[kind])):
+            _check_pattern(kind, named[kind])
+            continue
         if named[kind].is_dir():
-            raise ExportError(f"{kind} file {named[kind]} is a directory, not a file")
+            raise ExportError(
+                f"{kind} file {named[kind]} is a directory, not a file (for its Parquet files"
+                f" as one input, give a quoted pattern: '{named[kind]}/*/*.parquet')"
+            )
         if not named[kind].is_file():
             raise ExportError(f"{kind} file not found: {named[kind]}")
     return Inputs(**{kind: p if isinstance(p, str) else p.resolve() for kind, p in named.items()})
+
+
+def _check_pattern(kind: str, pattern: Path) -> None:
+    """A pattern reads several Parquet files as one input (the service's archive of polls,
+    say); it must match at least one file."""
+    if pattern.suffix.lower() != ".parquet":
+        raise ExportError(
+            f"{kind} pattern {pattern} must end in .parquet: only Parquet files are read "
+            "several at a time"
+        )
+    if not any(Path(match).is_file() for match in glob.iglob(str(pattern), recursive=True)):
+        raise ExportError(f"no {kind} file matches {pattern}")
 
 
 def _find_in_dir(data_dir: Path, stems: list[str]) -> Path:
@@ -284,7 +303,9 @@ def _build(
         selection.insert(0, "resource_type:seed")
         eprint("building the report from the bundled sample data")
     else:
-        eprint(f"building the report from {str(inputs.status).rpartition('/')[0]}")
+        status = str(inputs.status)
+        source = status if plan.is_file_pattern(status) else status.rpartition("/")[0]
+        eprint(f"building the report from {source}")
     command = ["build", "--select", *selection, "--indirect-selection", "empty"]
     if engine == "spark":
         command += ["--target", spark.DBT_TARGETS[spark_target]]

@@ -75,6 +75,8 @@ def plan_key(settings: dict[str, str]) -> str | None:
         "interpolation": settings.get("interpolation", ""),
         "report_time_given": bool(settings.get("report_time")),
         "environment": {name: os.environ.get(name, "") for name in KEY_ENVIRONMENT},
+        # A pattern of files names each row's own file: other SQL than one file's.
+        "patterns": [is_file_pattern(path) for path in paths],
     }
     digest.update(json.dumps(shape, sort_keys=True).encode())
     for path in paths:
@@ -83,6 +85,12 @@ def plan_key(settings: dict[str, str]) -> str | None:
             return None
         digest.update(header)
     return digest.hexdigest()[:32]
+
+
+def is_file_pattern(path: str) -> bool:
+    """Whether an input path is a pattern of several files (as the `is_file_pattern` macro
+    decides: DuckDB and Spark read `*`, `?` and `[` as wildcards)."""
+    return any(character in path for character in "*?[")
 
 
 def _project_fingerprint() -> list[bytes]:

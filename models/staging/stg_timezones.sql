@@ -41,7 +41,7 @@ ranked as (
         *,
         row_number() over (
             partition by store_id, invalid_reason is null
-            order by source_row_number desc
+            order by source_file desc, source_row_number desc
         ) as validity_rank_from_last
     from validated
 ),
