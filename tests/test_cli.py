@@ -459,3 +459,25 @@ def test_the_database_explains_itself_with_the_yaml_descriptions(tmp_path):
     assert columns["uptime_last_hour"] == "Minutes open and active in [report_at − 1 h, report_at)."
     assert columns["store_id"] == "The store."
 
+
+def test_every_serve_setting_but_the_address_and_check_has_an_environment_variable(
+    tmp_path, monkeypatch
+):
+    """A service is configured by its unit file's environment as fully as by its options;
+    the variables reach the settings the app is created with."""
+    serve = cli.commands["serve"]
+    without = {
+        opt
+        for param in serve.params
+        if isinstance(param, click.Option) and not param.envvar
+        for opt in param.opts
+    }
+    assert without == {"--host", "--port", "--check"}
+    created = []
+    monkeypatch.setattr("storemon.service.app.create_app", created.append)
+    monkeypatch.setattr("storemon.service.server.run", lambda *args: None)
+    monkeypatch.setenv("STOREMON_KEEP_REPORTS", "3")
+    monkeypatch.setenv("STOREMON_MAX_QUEUED_REPORTS", "4")
+    result = invoke("serve", "--home", str(tmp_path / "home"))
+    assert result.exit_code == 0, result.output
+    assert (created[0].keep_reports, created[0].max_queued_reports) == (3, 4)

@@ -301,6 +301,8 @@ def status_command(
     type=click.IntRange(min=1),
     default=50,
     show_default=True,
+    envvar="STOREMON_KEEP_REPORTS",
+    show_envvar=True,
     help="Keep the files of this many newest reports; older ones keep only their history"
     " row and answer 410.",
 )
@@ -452,6 +454,8 @@ def status_command(
     type=click.IntRange(min=1),
     default=20,
     show_default=True,
+    envvar="STOREMON_MAX_QUEUED_REPORTS",
+    show_envvar=True,
     help="Reports that may wait for their turn; past it POST /trigger_report answers 429"
     " with Retry-After.",
 )
