@@ -21,26 +21,6 @@ else:
     # `pytest --hypothesis-profile=long` (tests/test_differential.py): many more examples.
     settings.register_profile("long", max_examples=200, deadline=None)
 
-# The modules that take longest (a Spark cluster, Spark sessions, the manual's transcripts,
-# real servers), longest first. pytest-xdist hands whole modules to its workers in collection
-# order: started first, they run beside the many short ones instead of after them.
-SLOWEST_MODULES = (
-    "test_spark_cluster.py",
-    "test_spark.py",
-    "test_docs.py",
-    "test_service_server.py",
-    "test_differential.py",
-    "test_service_resilience_server.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return SLOWEST_MODULES.index(name) if name in SLOWEST_MODULES else len(SLOWEST_MODULES)
-
-    items.sort(key=rank)  # stable: each module's tests keep their order
-
 
 @pytest.fixture(scope="session", autouse=True)
 def session_plan_cache(tmp_path_factory) -> Iterator[None]:
