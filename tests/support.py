@@ -70,11 +70,11 @@ def storemon_executable() -> str:
     return found
 
 
-def generate_inputs(folder: Path, stores: int, days: int, seed: int) -> Path:
-    """Loop-shaped input files from `storemon generate`, in `folder`."""
+def generate_inputs(folder: Path, stores: int, days: int, seed: int, profile: str = "loop") -> Path:
+    """Input files from `storemon generate` (Loop-shaped, or another `profile`), in `folder`."""
     done = subprocess.run(
         [storemon_executable(), "generate", "--out", str(folder), "--stores", str(stores),
-         "--days", str(days), "--seed", str(seed)],
+         "--days", str(days), "--seed", str(seed), "--profile", profile],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -9,13 +9,12 @@ polls is enough, since the hours make the work."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 from click.testing import CliRunner
-from support import storemon_executable
+from support import generate_inputs
 
 from storemon.cli import cli
 
@@ -27,10 +26,7 @@ EXPANSIONS = ["int_business_hours_expanded", "int_business_hours_near_status_tim
 @pytest.fixture(scope="module")
 def database(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("rich")
-    data = folder / "data"
-    generate = ["generate", "--profile", "rich", "--stores", "14000", "--days", "1", "--seed", "5"]
-    generate = [storemon_executable(), *generate, "--out", str(data)]
-    subprocess.run(generate, check=True, capture_output=True, timeout=300)
+    data = generate_inputs(folder / "data", stores=14_000, days=1, seed=5, profile="rich")
     db = folder / "storemon.duckdb"
     args = ["export", "--data", str(data), "--db", str(db), "--out", "-"]
     result = CliRunner().invoke(cli, args)

@@ -11,10 +11,10 @@ KEYWORD_MACROS = {"materialized_keyword": "materialized"}
 
 def dispatch(macro_name: str, macro_namespace: str | None = None):
     def render(*args: object) -> str:
-        # An empty text argument (a default) renders as '' so that the call still parses.
-        arguments = ", ".join(str(argument) or "''" for argument in args)
         if macro_name in KEYWORD_MACROS:
             return KEYWORD_MACROS[macro_name]
+        # An empty text argument (a default) renders as '' so that the call still parses.
+        arguments = ", ".join(str(argument) or "''" for argument in args)
         call = f"{macro_name}({arguments})"
         return f"select * from {call}" if macro_name.startswith("select_") else call
 
