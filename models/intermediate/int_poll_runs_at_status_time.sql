@@ -30,6 +30,7 @@ polls as (
 last_polls as (
     select
         store_id,
+        min(polled_at) as first_poll_at,
         max(polled_at) as last_poll_at,
         max(case when not is_active then polled_at end) as last_inactive_at
     from polls
@@ -75,6 +76,7 @@ latest_active_only as (
 run_breaks as (
     select
         last_polls.store_id,
+        last_polls.first_poll_at,
         last_polls.last_poll_at,
         coalesce(last_polls.last_inactive_at != last_polls.last_poll_at, true)
             as last_is_active,
@@ -87,13 +89,15 @@ run_breaks as (
     left join latest_active_only on last_polls.store_id = latest_active_only.store_id
 ),
 
-run_starts as (
+{# A run with no break starts at the store's first poll; only the others look at their polls
+    again (after the break: the polls of a short run). #}
+run_starts_after_breaks as (
     select
         polls.store_id,
         min(polls.polled_at) as run_started_at
     from polls
     inner join run_breaks on polls.store_id = run_breaks.store_id
-    where run_breaks.broken_at is null or polls.polled_at > run_breaks.broken_at
+    where polls.polled_at > run_breaks.broken_at
     group by polls.store_id
 ),
 
@@ -102,9 +106,11 @@ final as (
         run_breaks.store_id,
         run_breaks.last_poll_at,
         run_breaks.last_is_active,
-        run_starts.run_started_at
+        coalesce(run_starts_after_breaks.run_started_at, run_breaks.first_poll_at)
+            as run_started_at
     from run_breaks
-    inner join run_starts on run_breaks.store_id = run_starts.store_id
+    left join run_starts_after_breaks
+        on run_breaks.store_id = run_starts_after_breaks.store_id
 )
 
 select * from final
