@@ -89,8 +89,9 @@ run_breaks as (
     left join latest_active_only on last_polls.store_id = latest_active_only.store_id
 ),
 
-{# A run with no break starts at the store's first poll; only the others look at their polls
-    again (after the break: the polls of a short run). #}
+{# A run with no break starts at the store's first poll (from last_polls); only the stores
+    with a break read their polls again. A break is always before the last poll, so each of
+    them finds a row here. #}
 run_starts_after_breaks as (
     select
         polls.store_id,
