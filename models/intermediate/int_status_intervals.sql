@@ -5,50 +5,48 @@
 {%- endif %}
 with
 
-int_polls_deduplicated as (
-    select * from {{ ref('int_polls_deduplicated') }}
+int_status_changes as (
+    select * from {{ ref('int_status_changes') }}
 ),
 
 int_report_clock as (
     select * from {{ ref('int_report_clock') }}
 ),
 
-int_stores as (
-    select
-        store_id,
-        store_key
-    from {{ ref('int_stores') }}
-),
-
-{# Where a poll's interval begins; NULL for the first poll (no limit backwards). Only polls that
-    change the status begin a run, so the others are dropped here. #}
+{# Where a change's run begins; NULL for a store's first poll (no limit backwards). Only the
+    changes at or before the report time count: a change depends on its poll and the instant
+    before it alone, so these are the changes of the polls that count. #}
 run_starts as (
     select
-        store_key,
-        is_active,
+        int_status_changes.store_id,
+        int_status_changes.is_active,
         {%- if interpolation == 'nearest' %}
-        {{ midpoint_timestamp('previous_polled_at', 'polled_at') }}
+        {{ midpoint_timestamp(
+            'int_status_changes.previous_polled_at', 'int_status_changes.polled_at') }}
         {%- else %}
-        case when previous_polled_at is not null then polled_at end
+        case
+            when int_status_changes.previous_polled_at is not null
+                then int_status_changes.polled_at
+        end
         {%- endif %} as status_from_at
-    from int_polls_deduplicated
-    where previous_is_active is distinct from is_active
+    from int_status_changes
+    inner join int_report_clock on int_status_changes.polled_at <= int_report_clock.report_at
 ),
 
 runs as (
     select
-        store_key,
+        store_id,
         is_active,
         status_from_at,
         lead(status_from_at) over (
-            partition by store_key order by status_from_at nulls first
+            partition by store_id order by status_from_at nulls first
         ) as status_to_at
     from run_starts
 ),
 
 clipped as (
     select
-        int_stores.store_id,
+        runs.store_id,
         runs.is_active,
         greatest(
             coalesce(runs.status_from_at, int_report_clock.last_week_start_at),
@@ -59,7 +57,6 @@ clipped as (
             int_report_clock.report_at
         ) as status_to_at
     from runs
-    inner join int_stores on runs.store_key = int_stores.store_key
     cross join int_report_clock
 ),
 
