@@ -47,9 +47,9 @@ changed as (
     select {{ changed_from_at }} as changed_from_at
 ),
 
-{# A store's last instant before the change, with its status (inactive wins: false sorts
-    first, so `not is_active` breaks the tie of an instant polled more than once), numbers the
-    polls after it as a full build does. #}
+{# Each store's last instant before the change, with its status: the largest
+    (polled_at, not is_active) is that instant, inactive when any of its polls is. The polls
+    after it are then numbered as a full build numbers them. #}
 instants_before_change as (
     select
         stg_store_status.store_id,
