@@ -8,6 +8,10 @@
     {{ exceptions.raise_compiler_error(
         "future_limit_hours must be a whole number of hours or empty, not '" ~ future_limit_hours ~ "'") }}
 {%- endif %}
+{{ config(
+    pre_hook="{{ csv_insertion_order('status_path', preserve=false) }}",
+    post_hook="{{ csv_insertion_order('status_path', preserve=true) }}",
+) }}
 with
 
 source as (
