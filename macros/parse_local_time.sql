@@ -5,8 +5,13 @@
 {%- endmacro %}
 
 {% macro default__parse_local_time(text_expression) -%}
+    {#- The real data's form (`HH:MM:SS`) takes three casts; other forms pay for the regex. -#}
     list_transform(
-        [list_transform(
+        [case when {{ text_expression }} glob '[0-9][0-9]:[0-5][0-9]:[0-5][0-9]' then
+            (substr({{ text_expression }}, 1, 2)::bigint * 3600
+                + substr({{ text_expression }}, 4, 2)::bigint * 60
+                + substr({{ text_expression }}, 7, 2)::bigint) * 1000000
+        else list_transform(
             [regexp_extract(
                 {{ trim_blanks(text_expression) }},
                 '^(\d{1,2}):([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,6}))?)?$',
@@ -18,7 +23,7 @@
                 + coalesce(nullif(parts.seconds, ''), '0')::bigint * 1000000
                 + rpad(parts.fraction, 6, '0')::bigint
             end
-        )[1]],
+        )[1] end],
         lambda microseconds: case
             when microseconds <= 86400000000 then to_microseconds(microseconds)
         end
