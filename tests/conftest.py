@@ -24,17 +24,20 @@ else:
 
 @pytest.fixture(scope="session", autouse=True)
 def session_plan_cache(tmp_path_factory) -> Iterator[None]:
-    """The export's plans (docs/cli.md, The cache folder) go to a folder of the test session,
-    never to the user's cache; this one serves fixtures wider than a test."""
+    """The export's plans (docs/cli.md, The cache folder) go to a folder of the test session
+    (of each worker), never to the user's cache. Tests share it: a plan replays exactly what
+    dbt builds (test_plan.py checks that on its own folders), so only the first export of each
+    shape runs dbt, which is most of the suite's time otherwise."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STOREMON_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         yield
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def plan_cache(tmp_path_factory, monkeypatch) -> Path:
-    """Each test its own cache folder, so that a test's first export runs dbt and records the
-    plans it then uses, whatever ran before it. Its path, for tests that look inside."""
+    """A cache folder of the test's own, for tests of the plans themselves: its first export
+    runs dbt and records the plans it then uses, whatever ran before it. Its path, for tests
+    that look inside."""
     folder = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("STOREMON_CACHE_DIR", str(folder))
     return folder

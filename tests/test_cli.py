@@ -248,7 +248,7 @@ def test_directory_where_a_file_is_expected(tmp_path, old_report):
     assert old_report.read_bytes() == b"store_id,uptime_last_hour\r\nold,1\r\n"
 
 
-def test_a_pattern_of_parquet_files_is_one_input_each_row_named_by_its_file(tmp_path):
+def test_a_pattern_of_parquet_files_is_one_input_each_row_named_by_its_file(tmp_path, plan_cache):
     """Polls in day folders (the service's archive) and zones in two files, read through
     quoted patterns. Polls at Tue 20:00 inactive, Wed 08:00 active, Wed 08:40 inactive; nearest
     interpolation switches at 08:20, so of Wed 08:00-09:00 20 minutes are up and 40 down, in

@@ -30,6 +30,8 @@ from storemon.cli import cli
 from storemon.export import report_query
 from storemon.project import run_dbt
 
+# Every test here starts from an empty cache folder of its own: its first export runs dbt.
+pytestmark = pytest.mark.usefixtures("plan_cache")
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 AS_OF = "2024-11-04T06:00:00Z"

@@ -172,7 +172,7 @@ def test_export_builds_the_model_with_its_threshold(fleet, tmp_path):
                           "never": "silent", "silent": "silent", "up": "silent"}  # fmt: skip
 
 
-def test_the_recorded_plan_runs_again_at_another_instant(fleet, tmp_path, monkeypatch):
+def test_the_recorded_plan_runs_again_at_another_instant(fleet, tmp_path, monkeypatch, plan_cache):
     """The export's plan (replayed without dbt) reads T and the threshold as variables: the
     `status_time` setting from the environment, --silent-after from the command line."""
     db = tmp_path / "p.duckdb"
