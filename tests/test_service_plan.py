@@ -281,3 +281,20 @@ def test_a_report_from_parsed_polls_builds_the_tables_dbt_builds(service, plan_r
         assert connection.execute(
             "select count(*) from by_plan.stg_store_status where store_id like 't-%'"
         ).fetchall() == [(57,)]
+
+
+def test_a_home_whose_plans_another_version_recorded_starts(service_client, tmp_path):
+    """A new version of storemon (any change of the project) finds no status plan of its own
+    in a home and records one, beside the other version's; its status and reports work."""
+    home = tmp_path / "home"
+    with service_client(home=home) as client:
+        assert client.get("/status").status_code == 200
+    (recorded,) = (home / "work" / "status.dbt").glob("*.json")
+    recorded.rename(recorded.with_name("0" * 32 + ".json"))  # as if another version's
+    with service_client(home=home) as client:
+        poll = {"store_id": "s", "status": "active", "timestamp_utc": "2024-01-01 00:00:00"}
+        assert client.post("/poll", json=poll).json() == {"stored": 1}
+        assert client.get("/status").status_code == 200
+        report = finished(client, client.post("/trigger_report").json()["report_id"])
+        assert report["status"] == "Complete", report
+    assert len(list((home / "work" / "status.dbt").glob("*.json"))) == 2

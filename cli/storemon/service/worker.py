@@ -298,9 +298,15 @@ class ReportWorker:
         # does); the staging SQL it compiles names the placeholders through them.
         recorder = plan.Recorder()
         plans.mkdir(parents=True, exist_ok=True)
+        # Recorded into a new database: over the tables of an earlier recording (another
+        # version of the project), dbt would move them aside first, and the plan, replayed
+        # where they do not exist, would fail.
+        recording = plans / f"{PLAN_CATALOG}.duckdb"
+        for leftover in (recording, recording.with_name(recording.name + ".wal")):
+            leftover.unlink(missing_ok=True)
         run_dbt(
             ["run", "--select", "+store_status_now"],
-            plans / f"{PLAN_CATALOG}.duckdb",
+            recording,
             state,
             {**settings, "plan": "1"},
             callbacks=[recorder],
