@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 from contextlib import closing
 from datetime import datetime, timedelta
 
@@ -298,3 +299,54 @@ def test_a_home_whose_plans_another_version_recorded_starts(service_client, tmp_
         report = finished(client, client.post("/trigger_report").json()["report_id"])
         assert report["status"] == "Complete", report
     assert len(list((home / "work" / "status.dbt").glob("*.json"))) == 2
+
+
+def test_a_restart_validates_with_the_recorded_staging_sql_without_dbt(
+    service_client, tmp_path, monkeypatch
+):
+    """The first start records the staging SQL with the live status's plan (one dbt run); a
+    restart validates with it and starts no dbt, even in a home moved to another folder, whose
+    placeholders it then reads. A plan recorded by an earlier version, without it, is
+    recorded again."""
+    from storemon.service import worker as worker_module
+
+    home, moved = tmp_path / "home", tmp_path / "moved"
+    # Stamped more than 24 hours after the service's clock (which is now): refused as well.
+    polls = {
+        "bad": {"store_id": "7002", "status": "up", "timestamp_utc": "2024-01-01 00:00:00"},
+        "future": {"store_id": "7002", "status": "active", "timestamp_utc": "2999-01-01 00:00:00"},
+    }
+
+    def check(client, good_at: str) -> None:
+        good = {"store_id": "7002", "status": "active", "timestamp_utc": good_at}
+        assert client.post("/poll", json=good).json() == {"stored": 1}
+        for name, reason in (("bad", "unknown status"), ("future", "timestamp in the future")):
+            answer = client.post("/poll", json=polls[name])
+            assert answer.status_code == 422
+            assert [p["reason"] for p in answer.json()["detail"]] == [reason]
+
+    with service_client(home=home) as client:
+        check(client, "2024-01-01 00:00:00")
+    (recorded,) = (home / "work" / "status.dbt").glob("*.json")
+    assert set(json.loads(recorded.read_text())["staging"]) == {
+        "store_status", "menu_hours", "timezones"
+    }  # fmt: skip
+    home.rename(moved)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the restart ran dbt")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(worker_module, "run_dbt", refuse)
+        with service_client(home=moved) as client:
+            check(client, "2024-01-01 01:00:00")
+            scans = client.app.state.service.inbox.validator.scans
+            assert all(str(moved / "work" / "inputs") in scan for scan in scans.values())
+
+    (recorded,) = (moved / "work" / "status.dbt").glob("*.json")
+    earlier = json.loads(recorded.read_text())
+    del earlier["staging"]
+    recorded.write_text(json.dumps(earlier))
+    with service_client(home=moved) as client:
+        check(client, "2024-01-01 02:00:00")
+    assert "staging" in json.loads(recorded.read_text())

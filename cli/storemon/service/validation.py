@@ -62,15 +62,17 @@ class Validator:
     scans: dict[str, str]
 
     @classmethod
-    def load(
-        cls, target: Path, placeholders: dict[str, Path], variables: dict[str, str] | None = None
+    def of(
+        cls,
+        compiled: dict[str, str],
+        placeholders: dict[str, Path],
+        variables: dict[str, str] | None = None,
     ) -> Validator:
-        """`variables`: the settings that the SQL reads as DuckDB variables (compiled for a
-        plan), written into it as the literals that it is otherwise compiled with."""
-        folder = target / "compiled" / "storemon" / "models" / "staging"
-        compiled, scans = {}, {}
+        """The validator of each input's compiled staging SQL (`compiled_staging`).
+        `variables`: the settings that the SQL reads as DuckDB variables (compiled for a plan),
+        written into it as the literals that it is otherwise compiled with."""
+        compiled, scans = dict(compiled), {}
         for name, model in STAGING_MODELS.items():
-            compiled[name] = (folder / f"{model}.sql").read_text()
             for setting, value in (variables or {}).items():
                 literal = "'" + value.replace("'", "''") + "'"
                 variable = f"getvariable('storemon_{setting}')"
@@ -83,6 +85,12 @@ class Validator:
     def staged(self, input_name: str, table: str) -> str:
         """SQL for the staging model of `input_name` over the rows of temporary `table`."""
         return self.compiled[input_name].replace(self.scans[input_name], table)
+
+
+def compiled_staging(target: Path) -> dict[str, str]:
+    """Each input's staging SQL, as dbt compiled it into `target`."""
+    folder = target / "compiled" / "storemon" / "models" / "staging"
+    return {name: (folder / f"{model}.sql").read_text() for name, model in STAGING_MODELS.items()}
 
 
 def rows_to_table(

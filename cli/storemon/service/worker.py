@@ -1,12 +1,12 @@
 """The report worker: one thread that does all of the service's dbt work, in trigger order.
 
-dbt's in-process runner is not made for concurrent invocations, so one thread owns it: at
-start-up it compiles the staging models (the SQL that validates received rows), then it runs
-one report at a time. Every report builds into the same database path in `<home>/work/`
-before its files move into the report's own folder. The export's plan recorded by the home's
-first report (see storemon/plan.py) is kept in the home, not in the user's cache: a home is
-whole by itself (moved, backed up, served by a user with no cache folder), and its plan serves
-every later report, without dbt.
+dbt's in-process runner is not made for concurrent invocations, so one thread owns it: at a
+home's first start it records the staging models' SQL (which validates received rows) and the
+live status's plan, then it runs one report at a time. Every report builds into the same
+database path in `<home>/work/` before its files move into the report's own folder. The
+export's plan recorded by the home's first report (see storemon/plan.py) is kept in the home,
+not in the user's cache: a home is whole by itself (moved, backed up, served by a user with no
+cache folder), and its plan serves every later report, without dbt.
 
 A report's polls were parsed by the staging SQL when they arrived: the plan's
 `stg_store_status` is created from those stored values rather than by parsing their text
@@ -42,11 +42,14 @@ from storemon.service.validation import (
     FUTURE_LIMIT_HOURS,
     STAGING_MODELS,
     Validator,
+    compiled_staging,
     rows_to_table,
     write_placeholder,
 )
 
 REPORT_CSV = "report.csv"
+# The entry of the live status's recorded plan that holds the staging SQL (_compile_validation).
+STAGING = "staging"
 REPORT_DB = "report.duckdb"
 # What a stored poll gives each column of stg_store_status, read from a report's input file
 # (source_file is the file's path; the others are NULL: a stored poll was accepted).
@@ -273,10 +276,12 @@ class ReportWorker:
         return True
 
     def _compile_validation(self) -> Validator:
-        """The staging SQL that validates received rows, compiled by dbt over placeholder
-        inputs; and the live status's plan of store_status_now (see live.py), recorded by the
-        same dbt invocation when this home has none for this version of the project: one dbt
-        start-up either way."""
+        """The staging SQL that validates received rows, and the live status's plan of
+        store_status_now (see live.py), both recorded by one dbt run over placeholder inputs
+        when this home has none for this version of the project; else read from the home, so
+        that a restart does not start dbt. The staging SQL is kept in the plan's file as dbt
+        compiled it for the plan, reading the settings as DuckDB variables: its placeholder
+        paths are filled in at each start, so a home that has moved still finds them."""
         placeholders = {name: self.work / "inputs" / f"{name}.parquet" for name in STAGING_MODELS}
         for name, path in placeholders.items():
             write_placeholder(path, name)
@@ -289,13 +294,9 @@ class ReportWorker:
         }
         plans = self.work / "status.dbt"
         key = plan.plan_key(settings)
-        if key and (recorded := plan.load(plans, key)):
+        if key and (recorded := plan.load(plans, key)) and _is_staging_sql(recorded.get(STAGING)):
             self.status_plan = recorded
-            run_dbt(["compile", "--select", *STAGING_MODELS.values()],
-                    state / "building.duckdb", state, settings)  # fmt: skip
-            return Validator.load(state / "target", placeholders)
-        # The run reads the settings as DuckDB variables (as an export that records its plan
-        # does); the staging SQL it compiles names the placeholders through them.
+            return Validator.of(recorded[STAGING], placeholders, settings)
         recorder = plan.Recorder()
         plans.mkdir(parents=True, exist_ok=True)
         # Recorded into a new database: over the tables of an earlier recording (another
@@ -311,10 +312,11 @@ class ReportWorker:
             {**settings, "plan": "1"},
             callbacks=[recorder],
         )
-        self.status_plan = recorder.plan()
+        staging = compiled_staging(state / "target")
+        self.status_plan = {**recorder.plan(), STAGING: staging}
         if key:
             plan.save(plans, key, self.status_plan)
-        return Validator.load(state / "target", placeholders, settings)
+        return Validator.of(staging, placeholders, settings)
 
     def _staged_shape(self, input_name: str) -> list[tuple[str, str]]:
         """The columns and types of a staging model, from its compiled SQL over no rows."""
@@ -417,6 +419,13 @@ class ReportWorker:
                 # Marked first: a request from now on answers 410, not a missing file.
                 self.history.update_report(old["report_id"], files_removed=True)
                 shutil.rmtree(self.reports_folder(old["report_id"]), ignore_errors=True)
+
+
+def _is_staging_sql(value: object) -> bool:
+    """Whether a recorded plan's STAGING entry holds each staging model's SQL (a plan recorded
+    by an earlier version has none: the server then records the plan again)."""
+    return isinstance(value, dict) and all(isinstance(value.get(name), str) for name in
+                                           STAGING_MODELS)  # fmt: skip
 
 
 def _now() -> datetime:
