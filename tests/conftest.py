@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,8 @@ from support import AUTH, TOKEN
 
 from storemon.service.app import create_app
 from storemon.service.core import Settings
+
+STATUS_PLANS = Path("work") / "status.dbt"
 
 try:
     from hypothesis import settings
@@ -52,12 +55,24 @@ def auth_headers() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def service_client(tmp_path_factory):
     """A factory of in-process services: `with service_client(keep_reports=2) as client:` starts
-    the application on a fresh home (or `home=`) with the test token and stops it on exit."""
+    the application on a fresh home (or `home=`) with the test token and stops it on exit.
+
+    A fresh home gets the status plan that the worker's first fresh home recorded (the staging
+    SQL and the live status's plan, `<home>/work/status.dbt/`), as if it had started before:
+    recording it is a dbt run of about 10 s. The tests of recording it pass a `home=`."""
+    recorded: list[Path] = []
 
     @contextmanager
     def open_client(home=None, **options) -> Iterator[TestClient]:
+        fresh = home is None
         home = home or tmp_path_factory.mktemp("home")
+        if fresh and recorded:
+            shutil.copytree(recorded[0], home / STATUS_PLANS)
         with TestClient(create_app(Settings(home, token=TOKEN, **options)), headers=AUTH) as client:
+            if fresh and not recorded:
+                recorded.append(tmp_path_factory.mktemp("status-plans") / "plans")
+                plans = home / STATUS_PLANS
+                shutil.copytree(plans, recorded[0], ignore=shutil.ignore_patterns("*.duckdb*"))
             yield client
 
     return open_client
