@@ -1,9 +1,10 @@
 """Validating received rows with the staging models' own SQL, so that the service and the files
 path can never disagree about what a valid row is.
 
-At start-up the worker compiles the three staging models with dbt, each reading a Parquet file
-at a fixed placeholder path; a request's rows are loaded into a temporary table of the same
-columns (and `file_row_number`), and the compiled SQL reads that table instead of the file.
+At a home's first start the worker has dbt compile the three staging models, each reading a
+Parquet file at a placeholder path, and keeps their SQL in the home; a request's rows are
+loaded into a temporary table of the same columns (and `file_row_number`), and the compiled SQL
+reads that table instead of the file.
 What comes back is exactly what `stg_*` would hold: the parsed values and a
 `rejection_reason` per row.
 """
@@ -66,14 +67,14 @@ class Validator:
         cls,
         compiled: dict[str, str],
         placeholders: dict[str, Path],
-        variables: dict[str, str] | None = None,
+        variables: dict[str, str],
     ) -> Validator:
         """The validator of each input's compiled staging SQL (`compiled_staging`).
         `variables`: the settings that the SQL reads as DuckDB variables (compiled for a plan),
         written into it as the literals that it is otherwise compiled with."""
         compiled, scans = dict(compiled), {}
         for name, model in STAGING_MODELS.items():
-            for setting, value in (variables or {}).items():
+            for setting, value in variables.items():
                 literal = "'" + value.replace("'", "''") + "'"
                 variable = f"getvariable('storemon_{setting}')"
                 compiled[name] = compiled[name].replace(variable, literal)
