@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -405,3 +406,86 @@ def test_a_plan_run_on_a_callers_connection_leaves_its_instance_settings_alone(t
     with duckdb.connect(config={"memory_limit": "3GB"}) as fresh:
         recorded_limit = fresh.execute("select current_setting('memory_limit')").fetchone()[0]
     assert (threads, memory_limit) == (1, recorded_limit)
+
+
+def test_every_node_of_a_recorded_plan_waits_for_the_models_it_refs(tmp_path, plan_cache):
+    """The plan runs nodes side by side, each after the nodes it reads, found from the
+    statements dbt ran: every `ref` of a model's or test's SQL file must be among them. (Without
+    --as-of: with it, the report's clock reads no polls, and its SQL does not ref them.)"""
+    export(SEEDS, tmp_path / "storemon.duckdb", tmp_path / "report.csv")
+    (recorded_file,) = (plan_cache / "plans").glob("*.json")
+    nodes = [n for n in json.loads(recorded_file.read_text())["nodes"] if n["kind"] != "hook"]
+    names = [node["name"] for node in nodes]
+    sources = {
+        path.stem: path.read_text()
+        for folder in ("models", "tests/singular")
+        for path in (REPO / folder).rglob("*.sql")
+    }
+    checked = 0
+    for node, needs in zip(nodes, plan._dependencies(nodes), strict=True):
+        if node["name"] not in sources:  # a generic test: it reads the model it is named for
+            model = next(n for n in names if f"_{n}_" in node["name"])
+            refs = {model}
+        else:
+            refs = set(re.findall(r"ref\(\s*'(\w+)'\s*\)", sources[node["name"]]))
+            checked += 1
+        assert refs <= {names[i] for i in needs}, node["name"]
+    assert checked >= 15
+
+
+def slow_and_independent_plan(failing: bool = False) -> dict:
+    """A plan of a slow model, a model that reads it, and a model that reads nothing (or, with
+    `failing`, one that fails)."""
+    independent = "select * from no_such_table" if failing else "select 1 as one"
+    return {
+        "format": plan.PLAN_FORMAT,
+        "settings": {},
+        "variables": [],
+        "nodes": [
+            {
+                "name": "slow",
+                "kind": "model",
+                "statements": [
+                    'create table "slow" as select sum(i) total from range(300000000) t(i)'
+                ],
+            },
+            {
+                "name": "reader",
+                "kind": "model",
+                "statements": ['create table "reader" as select total from "slow"'],
+            },
+            {
+                "name": "independent",
+                "kind": "model",
+                "statements": [f'create table "independent" as {independent}'],
+            },
+        ],
+    }
+
+
+def test_a_model_that_reads_nothing_runs_beside_a_slow_one(tmp_path):
+    finished: list[str] = []
+    database = tmp_path / "own.duckdb"
+    plan.run(slow_and_independent_plan(), database, {}, on_node=lambda n: finished.append(n.name))
+    assert finished == ["independent", "slow", "reader"]  # in the plan's order: slow first
+    with duckdb.connect(str(database)) as connection:
+        total = connection.execute("select total from reader").fetchone()[0]
+    assert total == 3 * 10**8 * (3 * 10**8 - 1) // 2
+
+
+def test_a_failing_node_stops_the_plan_before_the_nodes_that_wait(tmp_path):
+    """The failure is the failing node's own; the slow model running beside it is
+    interrupted and the model that reads it never starts."""
+    database = tmp_path / "own.duckdb"
+    finished: list[str] = []
+    with pytest.raises(plan.PlanFailed, match="no_such_table"):
+        plan.run(
+            slow_and_independent_plan(failing=True),
+            database,
+            {},
+            on_node=lambda n: finished.append(n.name),
+        )
+    assert finished == []
+    with duckdb.connect(str(database)) as connection:
+        tables = connection.execute("select table_name from duckdb_tables()").fetchall()
+    assert tables == []

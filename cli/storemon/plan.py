@@ -1,6 +1,7 @@
 """The export's plan: every statement that dbt ran for the models and the invariant tests, kept
-so that the next export with inputs of the same shape runs them again in one DuckDB connection
-without importing dbt (about 5 s of fixed cost).
+so that the next export with inputs of the same shape runs them again on DuckDB without
+importing dbt (about 5 s of fixed cost): each node once the models it reads are built, two at a
+time where neither reads the other.
 
 dbt stays the only author of the SQL: the plan is recorded from dbt's own build (its SQLQuery
 events), in the order dbt ran it, with the DDL, renames and `persist_docs` comments. It does not
@@ -22,6 +23,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -50,6 +52,10 @@ VARIABLE_PREFIX = "variable storemon_"
 # connection (the service's live status, on its inbox) leaves them as that caller set them,
 # and skips the on-run-start hooks too (they set the engine's thread count, also instance-wide).
 INSTANCE_SETTINGS = frozenset({"memory_limit"})
+# Nodes that a plan on its own instance runs at once. DuckDB's threads are the instance's, so
+# two queries share them: a small node that one thread runs fills the other core while the
+# polls are read.
+CONCURRENT_NODES = 2
 
 
 class PlanFailed(Exception):
@@ -324,27 +330,118 @@ def _run_nodes(
     on_node: Callable[[NodeResult], None] | None = None,
     own_instance: bool = True,
 ) -> None:
-    """Run the nodes in order; `on_node` receives each as it finishes. The recorded settings
-    apply to the session, and to the instance (with the hooks) only when it is the plan's
-    own."""
-    for key, value in plan["settings"].items():
-        if not own_instance and key.lower() in INSTANCE_SETTINGS:
-            continue
-        escaped = value.replace("'", "''")
-        connection.execute(f"SET {key} = '{escaped}'")
-    for name in plan["variables"]:
-        value = settings.get(name, os.environ.get(f"STOREMON_{name.upper()}", ""))
-        connection.execute(f"SET VARIABLE storemon_{name} = ?", [value])
+    """Run the nodes, each once the nodes it reads have finished; `on_node` receives each as it
+    finishes. The recorded settings apply to the session, and to the instance (with the hooks)
+    only when it is the plan's own. On its own instance the plan runs up to CONCURRENT_NODES
+    nodes at once, each on a cursor of its own; on a caller's connection (whose temporary
+    tables its cursors would not see), one at a time."""
+
+    def prepared(cursor: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        for key, value in plan["settings"].items():
+            if not own_instance and key.lower() in INSTANCE_SETTINGS:
+                continue
+            escaped = value.replace("'", "''")
+            cursor.execute(f"SET {key} = '{escaped}'")
+        for name in plan["variables"]:  # a DuckDB variable is its connection's own
+            value = settings.get(name, os.environ.get(f"STOREMON_{name.upper()}", ""))
+            cursor.execute(f"SET VARIABLE storemon_{name} = ?", [value])
+        return cursor
+
+    prepared(connection)
+    nodes = []
     for node in plan["nodes"]:
-        if node["kind"] == "hook" and not own_instance:
-            continue
-        started = time.monotonic()
-        status = _run_node(connection, node, staged.get(node["name"]))
-        seconds = time.monotonic() - started
         if node["kind"] != "hook":
-            results.append(NodeResult(node["name"], status, seconds))
-            if on_node:
-                on_node(results[-1])
+            nodes.append(node)
+        elif own_instance:
+            _run_node(connection, node, None)
+
+    def finished(node: dict, status: str, seconds: float) -> None:
+        results.append(NodeResult(node["name"], status, seconds))
+        if on_node:
+            on_node(results[-1])
+
+    if not own_instance:
+        for node in nodes:
+            started = time.monotonic()
+            status = _run_node(connection, node, staged.get(node["name"]))
+            finished(node, status, time.monotonic() - started)
+        return
+    with ThreadPoolExecutor(CONCURRENT_NODES) as pool:
+        _run_concurrently(connection, nodes, staged, pool, prepared, finished)
+
+
+def _run_concurrently(
+    connection: duckdb.DuckDBPyConnection,
+    nodes: list[dict],
+    staged: dict[str, str],
+    pool: ThreadPoolExecutor,
+    prepared: Callable[[duckdb.DuckDBPyConnection], duckdb.DuckDBPyConnection],
+    finished: Callable[[dict, str, float], None],
+) -> None:
+    """Run `nodes` on `pool`, each after the nodes it reads: of those ready, models before
+    tests (nothing waits for a test), then in the plan's order. A node's result does not depend
+    on what else runs: each is one transaction that reads only finished nodes' tables. After
+    the first failure no node starts, the running ones are interrupted, and the failure is
+    raised."""
+    needs = _dependencies(nodes)
+    cursors = [connection] + [prepared(connection.cursor()) for _ in range(CONCURRENT_NODES - 1)]
+    waiting = list(range(len(nodes)))
+    running: dict[Future, tuple[int, duckdb.DuckDBPyConnection]] = {}
+    done: set[int] = set()
+    failure: BaseException | None = None
+
+    def timed(index: int, cursor: duckdb.DuckDBPyConnection) -> tuple[str, float]:
+        started = time.monotonic()
+        status = _run_node(cursor, nodes[index], staged.get(nodes[index]["name"]))
+        return status, time.monotonic() - started
+
+    try:
+        while waiting or running:
+            ready = [i for i in waiting if needs[i] <= done] if failure is None else []
+            ready.sort(key=lambda i: nodes[i]["kind"] == "test")  # the models' chain first
+            for index in ready[: len(cursors)]:
+                waiting.remove(index)
+                cursor = cursors.pop()
+                running[pool.submit(timed, index, cursor)] = (index, cursor)
+            if not running:
+                break
+            completed, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in completed:
+                index, cursor = running.pop(future)
+                cursors.append(cursor)
+                try:
+                    status, seconds = future.result()
+                except BaseException as error:  # noqa: BLE001 - raised below, once all stop
+                    if failure is None:
+                        failure = error
+                        for _, other in running.values():
+                            other.interrupt()
+                    continue
+                done.add(index)
+                finished(nodes[index], status, seconds)
+    finally:
+        for cursor in cursors:
+            if cursor is not connection:
+                cursor.close()
+    if failure is not None:
+        raise failure
+
+
+def _dependencies(nodes: list[dict]) -> list[set[int]]:
+    """For each node, the earlier models whose quoted name its statements hold: dbt renders
+    every `ref` as "<catalog>"."<schema>"."<name>", so a node waits for each model it reads (a
+    name that is only mentioned makes it wait longer, never less). Nothing waits for a test."""
+    needs = []
+    for index, node in enumerate(nodes):
+        text = "\n".join(node["statements"])
+        needs.append(
+            {
+                earlier
+                for earlier in range(index)
+                if f'"{nodes[earlier]["name"]}"' in text and nodes[earlier]["kind"] != "test"
+            }
+        )
+    return needs
 
 
 def _run_node(connection: duckdb.DuckDBPyConnection, node: dict, staged: str | None) -> str:
