@@ -473,6 +473,17 @@ def test_a_model_that_reads_nothing_runs_beside_a_slow_one(tmp_path):
     assert total == 3 * 10**8 * (3 * 10**8 - 1) // 2
 
 
+def test_an_engine_of_one_thread_runs_one_node_at_a_time(tmp_path):
+    """STOREMON_ENGINE_THREADS=1 (the on-run-start hook's `set threads = 1`): one core, so
+    the nodes run one after the other, in the plan's order."""
+    recorded = slow_and_independent_plan()
+    hook = {"name": "operation.storemon.threads", "kind": "hook", "statements": ["set threads=1"]}
+    recorded["nodes"].insert(0, hook)
+    finished: list[str] = []
+    plan.run(recorded, tmp_path / "own.duckdb", {}, on_node=lambda n: finished.append(n.name))
+    assert finished == ["slow", "reader", "independent"]
+
+
 def test_a_failing_node_stops_the_plan_before_the_nodes_that_wait(tmp_path):
     """The failure is the failing node's own; the slow model running beside it is
     interrupted and the model that reads it never starts."""

@@ -333,8 +333,8 @@ def _run_nodes(
     """Run the nodes, each once the nodes it reads have finished; `on_node` receives each as it
     finishes. The recorded settings apply to the session, and to the instance (with the hooks)
     only when it is the plan's own. On its own instance the plan runs up to CONCURRENT_NODES
-    nodes at once, each on a cursor of its own; on a caller's connection (whose temporary
-    tables its cursors would not see), one at a time."""
+    nodes at once (no more than the engine's threads), each on a cursor of its own; on a
+    caller's connection (whose temporary tables its cursors would not see), one at a time."""
 
     def prepared(cursor: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         for key, value in plan["settings"].items():
@@ -360,14 +360,18 @@ def _run_nodes(
         if on_node:
             on_node(results[-1])
 
-    if not own_instance:
+    # Never more nodes at once than the engine has threads (STOREMON_ENGINE_THREADS): each
+    # query's own thread works too.
+    threads = connection.execute("select current_setting('threads')").fetchone()[0]
+    at_once = min(CONCURRENT_NODES, threads) if own_instance else 1
+    if at_once == 1:
         for node in nodes:
             started = time.monotonic()
             status = _run_node(connection, node, staged.get(node["name"]))
             finished(node, status, time.monotonic() - started)
         return
-    with ThreadPoolExecutor(CONCURRENT_NODES) as pool:
-        _run_concurrently(connection, nodes, staged, pool, prepared, finished)
+    with ThreadPoolExecutor(at_once) as pool:
+        _run_concurrently(connection, nodes, staged, pool, at_once, prepared, finished)
 
 
 def _run_concurrently(
@@ -375,16 +379,17 @@ def _run_concurrently(
     nodes: list[dict],
     staged: dict[str, str],
     pool: ThreadPoolExecutor,
+    at_once: int,
     prepared: Callable[[duckdb.DuckDBPyConnection], duckdb.DuckDBPyConnection],
     finished: Callable[[dict, str, float], None],
 ) -> None:
-    """Run `nodes` on `pool`, each after the nodes it reads: of those ready, models before
-    tests (nothing waits for a test), then in the plan's order. A node's result does not depend
-    on what else runs: each is one transaction that reads only finished nodes' tables. After
-    the first failure no node starts, the running ones are interrupted, and the failure is
-    raised."""
+    """Run `nodes` on `pool`, `at_once` at a time, each after the nodes it reads: of those
+    ready, models before tests (nothing waits for a test), then in the plan's order. A node's
+    result does not depend on what else runs: each is one transaction that reads only finished
+    nodes' tables. After the first failure no node starts, the running ones are interrupted,
+    and the failure is raised."""
     needs = _dependencies(nodes)
-    cursors = [connection] + [prepared(connection.cursor()) for _ in range(CONCURRENT_NODES - 1)]
+    cursors = [connection] + [prepared(connection.cursor()) for _ in range(at_once - 1)]
     waiting = list(range(len(nodes)))
     running: dict[Future, tuple[int, duckdb.DuckDBPyConnection]] = {}
     done: set[int] = set()
