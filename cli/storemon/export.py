@@ -320,10 +320,16 @@ def _build(
             eprint(f"  {node.status:<7} {node.name} ({node.seconds:.2f}s)")
         progress.node(node)
 
+    def show_built() -> None:  # the nodes' times add up to more: two can run at once
+        if verbose:
+            eprint(f"  built in {time.monotonic() - started:.2f}s")
+
+    started = time.monotonic()
     key = plan.plan_key(settings) if engine == "duckdb" else None
     if key and (cached := plan.load(plans, key)):
         try:
             plan.run(cached, building, settings, on_node=show, staged=staged)
+            show_built()
             return
         except plan.PlanFailed:
             # dbt runs the same SQL and fails with its own message.
@@ -358,6 +364,7 @@ def _build(
         plan.save(plans, key, recorder.plan())
     if engine == "spark":
         spark.copy_tables(spark_target, REPORT_TABLES, building)
+    show_built()
 
 
 def _check_and_write_report(
