@@ -381,6 +381,59 @@ def test_a_report_removed_after_its_history_row_was_read_is_410_not_500(client):
         assert answer.json() == {"detail": f"report {report_id} was removed (--keep-reports)"}
 
 
+def test_a_report_of_nothing_new_is_the_last_one_again_with_an_id_of_its_own(client, monkeypatch):
+    """Triggered again with the last complete report's report time and interpolation and
+    nothing stored since, a report does not run the plan: it has its own id and history row
+    and the same files, which outlive the removal of the first. Another interpolation, or a
+    poll stored since, runs the plan again."""
+    from storemon.service import worker as worker_module
+
+    def poll(status: str, at: str) -> None:
+        body = {"store_id": "again-1", "status": status, "timestamp_utc": at}
+        assert client.post("/poll", json=body).status_code == 200
+
+    def report(**body) -> tuple[dict, str]:
+        found = finished(client, client.post("/trigger_report", json=body).json()["report_id"])
+        assert found["status"] == "Complete", found
+        return found, client.get(found["url"]).text
+
+    poll("active", "2024-06-03 10:00:00")
+    first, first_csv = report(as_of="2024-06-03 11:00:00")
+    runs = []
+    real_export = worker_module.export
+    monkeypatch.setattr(
+        worker_module,
+        "export",
+        lambda *args, **kwargs: runs.append(1) or real_export(*args, **kwargs),
+    )
+    again, again_csv = report(as_of="2024-06-03T11:00:00Z")  # the same instant
+    assert runs == []
+    assert again["report_id"] != first["report_id"]
+    assert again["requested_at"] > first["requested_at"]
+    assert again_csv == first_csv
+    same = ("as_of", "stores", "rejected_rows", "interpolation")
+    assert [again[name] for name in same] == [first[name] for name in same]
+    assert parse_report(again_csv)["again-1"] == (
+        "60.00",
+        "24.00",
+        "168.00",
+        "0.00",
+        "0.00",
+        "0.00",
+    )
+
+    report(as_of="2024-06-03 11:00:00", interpolation="previous")
+    assert runs == [1]
+    # Two reports kept: the first's files are gone, those of the one made of them stay.
+    assert client.get(first["url"]).status_code == 410
+    assert client.get(again["url"]).text == first_csv
+
+    poll("inactive", "2024-06-03 10:30:00")
+    after_a_poll, after_a_poll_csv = report(as_of="2024-06-03 11:00:00", interpolation="previous")
+    assert runs == [1, 1]
+    assert parse_report(after_a_poll_csv)["again-1"][0] == "30.00"
+
+
 def test_openapi_documents_every_endpoint_with_models(client):
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]

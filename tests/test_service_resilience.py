@@ -195,6 +195,7 @@ def test_the_report_worker_outlives_any_exception(client, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(worker_module, "export", export_failing)
+    client.post("/poll", json={**POLL, "store_id": "lim-7"})  # not the last report's data
     first = finished(client, client.post("/trigger_report").json()["report_id"])
     assert (first["status"], first["error"]) == ("Failed", "the unexpected")
     client.post("/poll", json={**POLL, "store_id": "lim-5"})  # a new report, not a shared one

@@ -110,8 +110,8 @@ class Inbox:
         self._drop_polls_key()
         self._add_poll_bounds()
         self.write_lock = threading.Lock()
-        # Committed writes since start: two reports triggered at the same count see the same
-        # data (core.Service.trigger_report).
+        # Committed writes of a report's inputs since start: two reports triggered at the same
+        # count see the same data (core.Service.trigger_report).
         self.generation = 0
         self.validator: Validator | None = None  # set by the worker once dbt has compiled
         # Rows refused since start, by (input, reason): for GET /metrics.
@@ -209,10 +209,14 @@ class Inbox:
     # ------------------------------------------------------------------ ingestion
     @contextmanager
     def transaction(
-        self, cursor: duckdb.DuckDBPyConnection, ingested: Ingested | None = None
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        ingested: Ingested | None = None,
+        of_inputs: bool = True,
     ) -> Iterator[None]:
         """One writer at a time; committed (and so durable) when the block ends. Then, still
-        one at a time, the observers hear of `ingested`."""
+        one at a time, the observers hear of `ingested`. `of_inputs` False: the block writes
+        nothing that a report reads (the alerts' tables)."""
         with self.write_lock:
             cursor.execute("begin transaction")
             try:
@@ -224,7 +228,8 @@ class Inbox:
                 with suppress(duckdb.Error):
                     cursor.execute("rollback")
                 raise
-            self.generation += 1
+            if of_inputs:
+                self.generation += 1
             if ingested is not None:
                 for observer in self.observers:
                     observer(cursor, ingested)

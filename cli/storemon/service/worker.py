@@ -19,6 +19,7 @@ stays in the inbox.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -31,7 +32,7 @@ from pathlib import Path
 import duckdb
 
 from storemon import plan
-from storemon.export import Inputs, export
+from storemon.export import Inputs, Summary, export
 from storemon.project import run_dbt
 from storemon.service.errors import is_disk_full
 from storemon.service.health import DiskWatch
@@ -137,7 +138,8 @@ class ReportJob:
     as_of: str | None
     interpolation: str
     # What the report is of: its parameters and the inbox's write count when it was triggered.
-    # A later trigger with the same key (nothing stored since) shares this report.
+    # A later trigger with the same key (nothing stored since) shares this report while it
+    # waits, and once it is complete gets a report of its own made of the same files.
     key: tuple = ()
 
     def release(self) -> None:
@@ -179,6 +181,8 @@ class ReportWorker:
         self.unrecorded: list[tuple[str, dict]] = []
         self.ready = threading.Event()
         self.polls_shape: list[tuple[str, str]] = []  # stg_store_status's (column, type)
+        # The key, id and summary of the last report that completed (see _reuse).
+        self.last_complete: tuple[tuple, str, Summary] | None = None
         self.status_plan: dict | None = None  # store_status_now's, for the live status
         self.startup_error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="storemon-reports", daemon=True)
@@ -342,20 +346,7 @@ class ReportWorker:
         folder = self.reports_folder(job.report_id)
         try:
             self.history.update_report(job.report_id, started_at=_now())
-            inputs = self._snapshot(job, folder / "inputs")
-            summary = export(
-                inputs,
-                db_path=self.work / REPORT_DB,
-                out=str(self.work / REPORT_CSV),
-                as_of=job.as_of,
-                interpolation=job.interpolation,
-                strict=False,
-                verbose=False,
-                staged={"stg_store_status": self._staged_polls(inputs.status)},
-                plans=self.work / "report.dbt" / "plans",
-            )
-            shutil.move(self.work / REPORT_DB, folder / REPORT_DB)
-            shutil.move(self.work / REPORT_CSV, folder / REPORT_CSV)
+            summary = self._reuse(job, folder) or self._build(job, folder)
         except Exception as error:  # the report fails; the service goes on
             if is_disk_full(error):
                 self.disk.failed(error)
@@ -364,6 +355,8 @@ class ReportWorker:
             self._record(job.report_id, **_failure(error, started))
             return
         self.disk.ok()
+        if job.key:
+            self.last_complete = (job.key, job.report_id, summary)
         # Old reports go first, so that a client that sees this one complete sees them gone
         # (when that fails, the next report removes them).
         with suppress(Exception):
@@ -377,6 +370,44 @@ class ReportWorker:
             finished_at=_now(),
             seconds=time.monotonic() - started,
         )
+
+    def _reuse(self, job: ReportJob, folder: Path) -> Summary | None:
+        """A report of exactly what the last complete report was of (the same report time and
+        interpolation, nothing stored since) is that report again: its files are linked into
+        `folder` (no space taken, and each outlives the other's removal) and its summary
+        returned. None, and nothing left in `folder`, when there is no such report or its
+        files are gone."""
+        if not job.key or self.last_complete is None or self.last_complete[0] != job.key:
+            return None
+        _, source_id, summary = self.last_complete
+        source = self.reports_folder(source_id)
+        names = [REPORT_DB, REPORT_CSV, *(f"inputs/{name}.parquet" for name in STAGING_MODELS)]
+        try:
+            (folder / "inputs").mkdir(parents=True, exist_ok=True)
+            for name in names:
+                os.link(source / name, folder / name)
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        return summary
+
+    def _build(self, job: ReportJob, folder: Path) -> Summary:
+        """Snapshot the report's data and run the export's plan over it into `folder`."""
+        inputs = self._snapshot(job, folder / "inputs")
+        summary = export(
+            inputs,
+            db_path=self.work / REPORT_DB,
+            out=str(self.work / REPORT_CSV),
+            as_of=job.as_of,
+            interpolation=job.interpolation,
+            strict=False,
+            verbose=False,
+            staged={"stg_store_status": self._staged_polls(inputs.status)},
+            plans=self.work / "report.dbt" / "plans",
+        )
+        shutil.move(self.work / REPORT_DB, folder / REPORT_DB)
+        shutil.move(self.work / REPORT_CSV, folder / REPORT_CSV)
+        return summary
 
     def _snapshot(self, job: ReportJob, folder: Path) -> Inputs:
         """Write what the report sees to Parquet files, inside the transaction that was opened

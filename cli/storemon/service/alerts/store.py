@@ -108,7 +108,10 @@ class AlertStore:
         if not status:
             return []
         stores = list(status)
-        with closing(self.inbox.cursor()) as cursor, self.inbox.transaction(cursor):
+        with (
+            closing(self.inbox.cursor()) as cursor,
+            self.inbox.transaction(cursor, of_inputs=False),
+        ):
             tracks = {
                 store: Track(seen, since, counted)
                 for store, seen, since, counted in cursor.execute(
@@ -253,7 +256,10 @@ class AlertStore:
     ) -> None:
         """One try of `delivery`: delivered when `retry_at` is None, else due again then."""
         attempt = delivery.attempts + 1
-        with closing(self.inbox.cursor()) as cursor, self.inbox.transaction(cursor):
+        with (
+            closing(self.inbox.cursor()) as cursor,
+            self.inbox.transaction(cursor, of_inputs=False),
+        ):
             cursor.execute(
                 "insert into delivery_attempts values ($1, $2, $3, $4, $5, $6)",
                 [delivery.delivery_id, attempt, attempted_at, status_code, error, seconds],

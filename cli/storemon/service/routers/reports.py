@@ -87,7 +87,8 @@ def trigger_report(
 ) -> ReportCreated:
     """Start a report over the data stored so far; answers at once. Reports run one at a time,
     in trigger order. The same request while an identical report waits (nothing stored since)
-    answers that report's id."""
+    answers that report's id; one identical to the last complete report is a report of its own
+    made of that report's files, complete at once."""
     request = request or ReportRequest()
     return ReportCreated(report_id=service.trigger_report(request.as_of, request.interpolation))
 
