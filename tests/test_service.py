@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -399,6 +400,14 @@ def test_a_report_of_nothing_new_is_the_last_one_again_with_an_id_of_its_own(cli
 
     poll("active", "2024-06-03 10:00:00")
     first, first_csv = report(as_of="2024-06-03 11:00:00")
+    # The alerts' own writes are not writes of what a report reads.
+    inbox = client.app.state.service.inbox
+    generation = inbox.generation
+    at = datetime(2024, 6, 3, 10)
+    row = {"store_id": "again-1", "state": "up", "is_open": True, "last_poll_at": at,
+           "state_since": at}  # fmt: skip
+    client.app.state.service.alerts.store.observe([row], at)
+    assert inbox.generation == generation
     runs = []
     real_export = worker_module.export
     monkeypatch.setattr(
@@ -432,6 +441,9 @@ def test_a_report_of_nothing_new_is_the_last_one_again_with_an_id_of_its_own(cli
     after_a_poll, after_a_poll_csv = report(as_of="2024-06-03 11:00:00", interpolation="previous")
     assert runs == [1, 1]
     assert parse_report(after_a_poll_csv)["again-1"][0] == "30.00"
+    poll("inactive", "2024-06-03 10:30:00")  # sent again: stored once, but received
+    report(as_of="2024-06-03 11:00:00", interpolation="previous")
+    assert runs == [1, 1, 1]
 
 
 def test_openapi_documents_every_endpoint_with_models(client):
