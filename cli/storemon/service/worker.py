@@ -3,7 +3,8 @@
 dbt's in-process runner is not made for concurrent invocations, so one thread owns it: at a
 home's first start it records the staging models' SQL (which validates received rows) and the
 live status's plan, then it runs one report at a time. Every report builds into the same
-database path in `<home>/work/` before its files move into the report's own folder. The
+database path in `<home>/work/` before its files move into the report's own folder, but for a
+report of nothing new since the last complete one, which is made of that report's files. The
 export's plan recorded by the home's first report (see storemon/plan.py) is kept in the home,
 not in the user's cache: a home is whole by itself (moved, backed up, served by a user with no
 cache folder), and its plan serves every later report, without dbt.
