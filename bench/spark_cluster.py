@@ -82,7 +82,7 @@ def master_status(web_port: int) -> dict:
 def alive_workers(web_port: int) -> int:
     try:
         return sum(w["state"] == "ALIVE" for w in master_status(web_port)["workers"])
-    except OSError:
+    except (OSError, ValueError):  # not listening yet, or still serving its HTML page there
         return 0
 
 
