@@ -183,15 +183,17 @@ def test_pages_do_not_starve_health_or_polls(server, report_id):
         with ThreadPoolExecutor(40) as pool:
             pages = [pool.submit(page, n) for n in range(40)]
             seconds = []
-            for minute in range(10):
+            # Measured for as long as pages render, however fast the machine renders them.
+            for minute in range(60):
+                if all(future.done() for future in pages):
+                    break
                 started = time.monotonic()
                 poll = {"store_id": "s0", "status": "active",
                         "timestamp_utc": f"2024-11-04 11:{minute:02}:00"}  # fmt: skip
                 assert client.post("/poll", json=poll).status_code == 200
                 seconds += [time.monotonic() - started, health_seconds(server)]
-            rendering = sum(not future.done() for future in pages)
             assert [future.result() for future in pages] == [200] * 40
-    assert rendering > 0, "the pages were done before the last poll: no contention measured"
+    assert seconds, "the pages were done before the first poll: no contention measured"
     # Typically a few tenths of a second each; pages once held them up to 15 s. The bound on
     # the slowest is loose: a test machine shared with other work stalls now and then.
     assert statistics.median(seconds) < 1 and max(seconds) < 8, seconds
