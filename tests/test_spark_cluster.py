@@ -136,8 +136,9 @@ def test_dbt_build_on_the_thrift_server(thrift, tmp_path):
          "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
         capture_output=True, text=True, timeout=900,
         env={**os.environ, **SMALL, **thrift_on(thrift)},
+        cwd=project_dir(),  # the checkout, as the manual runs it: dbt finds profiles.yml there
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert " ERROR=0 SKIP=0 " in done.stdout, done.stdout[-3000:]
     print(f"dbt build --target thrift: {time.monotonic() - started:.0f} s")
 
