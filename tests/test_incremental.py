@@ -41,9 +41,12 @@ class Builds:
     """dbt runs over one set of hours and zones, each into a database of its own name in
     `folder`; dbt's state in `state` (shared, so that dbt parses the project once)."""
 
-    def __init__(self, folder: Path, stores: list[str], state: Path) -> None:
+    def __init__(self, folder: Path, stores: list[str], state: Path, plan: bool = False) -> None:
         self.folder = folder
         self.state = state
+        # As `storemon export` compiles: the settings read as DuckDB variables (see the
+        # `setting_sql` macro), so that the statements can be recorded and run again.
+        self.plan = plan
         generator = random.Random(len(stores))
         hours = [
             (store, day, f"{opens:02}:00:00", f"{(opens + length) % 24:02}:00:00")
@@ -64,6 +67,8 @@ class Builds:
             "report_time": report_time,
             "changed_from": changed_from,
         }
+        if self.plan:
+            settings["plan"] = "1"
         run_dbt(SELECTION, database, self.state, settings)
         return database
 
@@ -126,9 +131,11 @@ def test_added_polls_recompute_only_their_changes_and_match_a_full_build(
     assert differences(full, incremental) == dict.fromkeys(COMPARED, 0)
 
 
-def test_a_crowd_of_stores_with_an_hour_added(tmp_path: Path) -> None:
+@pytest.mark.parametrize("plan", [False, True], ids=["literal settings", "settings as variables"])
+def test_a_crowd_of_stores_with_an_hour_added(tmp_path: Path, plan: bool) -> None:
     """Three hundred stores polled about hourly for two days, then an hour more and a few
-    late polls: the common case of the service, in one build."""
+    late polls: the common case of the service, in one build. Also compiled as the export
+    compiles its plan, where `changed_from` is a DuckDB variable."""
     generator = random.Random(7)
     stores = [f"store-{number:03}" for number in range(300)]
     first, added = [], []
@@ -143,7 +150,7 @@ def test_a_crowd_of_stores_with_an_hour_added(tmp_path: Path) -> None:
     late = generator.sample(recent, 20)  # polled before the end, arrived after the first build
     first = [poll for poll in first if poll not in late]
     added += late
-    builds = Builds(tmp_path, stores, tmp_path / "dbt")
+    builds = Builds(tmp_path, stores, tmp_path / "dbt", plan)
     every_poll = write_polls(tmp_path / "all.csv", first + added)
     full = builds.run("full", every_poll)
     incremental = builds.run("incremental", write_polls(tmp_path / "first.csv", first))
