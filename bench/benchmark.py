@@ -90,7 +90,8 @@ print(",".join(str(c) for c in counts))
 
 # The models' SQL without dbt: argv = database, report CSV, the three input files, then the
 # run/ SQL files in build order. dbt builds `x__dbt_tmp` in database "building" and renames it;
-# here `x` is built at once. The SQL reads the input paths as DuckDB variables (setting_sql).
+# here `x` is built at once. The SQL reads the run settings, the input paths among them, as
+# DuckDB variables (setting_sql).
 SQL_ALONE_SCRIPT = """
 import re, sys, duckdb
 from storemon.export import report_query
@@ -98,9 +99,11 @@ database, report, status, hours, timezones, *files = sys.argv[1:]
 con = duckdb.connect(database)
 con.execute("SET enable_progress_bar = false")
 con.execute("SET TimeZone = 'UTC'")
-for name, value in [("status_path", status), ("hours_path", hours),
-                    ("timezones_path", timezones), ("report_time", ""), ("default_timezone", "")]:
-    con.execute(f"SET VARIABLE storemon_{name} = ?", [value])
+# Every run setting the SQL reads (profiles.yml declares them); unset, a variable is NULL.
+settings = {"status_path": status, "hours_path": hours, "timezones_path": timezones}
+for name in ("report_time", "default_timezone", "status_time", "silent_after_minutes",
+             "changed_from", *settings):
+    con.execute(f"SET VARIABLE storemon_{name} = ?", [settings.get(name, "")])
 for path in files:
     sql = open(path).read().replace('"building"."main".', "")
     con.execute(re.sub(r'__dbt_tmp"', '"', sql))
