@@ -311,8 +311,9 @@ def test_a_home_written_before_alerts_opens_with_every_row(service_client, tmp_p
         connection.execute(INBOX_SCHEMA)
         connection.execute(HISTORY_SCHEMA)
         connection.execute(
-            "insert into polls values ('7', '2026-03-02 10:00', false, '7', 'inactive',"
-            " '2026-03-02 10:00:00 UTC', '2026-03-02 10:00:01')"
+            "insert into polls (store_id, polled_at, is_active, raw_store_id, raw_status,"
+            " raw_timestamp_utc, received_at) values ('7', '2026-03-02 10:00', false, '7',"
+            " 'inactive', '2026-03-02 10:00:00 UTC', '2026-03-02 10:00:01')"
         )
         connection.execute(
             "insert into reports (report_id, requested_at, interpolation, status) values"

@@ -37,6 +37,10 @@ from storemon.service.live import INBOX_INSTANTS, reduced
 from storemon.service.retention import ARCHIVE, Retention, compact_inbox, cut_of
 
 START = datetime(2026, 10, 1)
+# The columns a test's own insert gives a stored poll (its `arrival` is NULL: an older poll).
+POLL_COLUMNS = (
+    "(store_id, polled_at, is_active, raw_store_id, raw_status, raw_timestamp_utc, received_at)"
+)
 LATEST_DAY = 20  # the latest poll is on 2026-10-21
 KEEP = 7
 CUT = datetime(2026, 10, 14)  # midnight of 2026-10-21 minus 7 days
@@ -415,13 +419,13 @@ def add_day(inbox: Inbox, day: int, stores: int, seed: int = 1) -> None:
                 'store-' || s, polled, hash(s, polled, $3) % 5 != 0,
                 'store-' || s,
                 case when hash(s, polled, $3) % 5 != 0 then 'active' else 'inactive' end,
-                strftime(polled, '%Y-%m-%d %H:%M:%S.%f UTC'), now()::timestamp
+                strftime(polled, '%Y-%m-%d %H:%M:%S.%f UTC'), now()::timestamp, $4
             from range($2) as stores(s), (
                 select $1::timestamp + to_hours(h) + to_minutes(1) as polled
                 from range(24) as t(h)
             )
             """,
-            [START + timedelta(days=day), stores, seed],
+            [START + timedelta(days=day), stores, seed, day + 1],
         )
         cursor.execute(KEEP_BOUNDS)
 
@@ -436,7 +440,8 @@ def resend(archived) -> str:
     """The archived polls of `archived` (a path or glob) stored again, as the inbox stores a
     retry: those not stored already."""
     insert = (
-        "insert into polls select sent.store_id, sent.polled_at, sent.is_active, sent.store_id,"
+        f"insert into polls {POLL_COLUMNS} select sent.store_id, sent.polled_at,"
+        " sent.is_active, sent.store_id,"
         f" sent.status, sent.timestamp_utc, now()::timestamp from read_parquet('{archived}')"
         " as sent"
         " where not exists (select 1 from polls where polls.store_id = sent.store_id"
@@ -561,7 +566,7 @@ def test_the_start_up_compacts_an_inbox_mostly_free(tmp_path, monkeypatch):
     home = tmp_path / "compact"
     inbox, retention = open_retention(home)
     for day in range(20):
-        add_day(inbox, day, stores=3000, seed=day)
+        add_day(inbox, day, stores=6000, seed=day)
     retention.archive()
     inbox.close()
     path = home / "inbox.duckdb"
@@ -661,8 +666,8 @@ def test_at_and_after_the_cut_the_inbox_reads_as_every_poll(tmp_path_factory, fl
     }
     with inbox.cursor() as cursor:
         cursor.executemany(
-            "insert into polls values ($1, $2, $3, $1, $4, strftime($2, '%Y-%m-%d %H:%M:%S'),"
-            " now()::timestamp)",
+            f"insert into polls {POLL_COLUMNS} values ($1, $2, $3, $1, $4,"
+            " strftime($2, '%Y-%m-%d %H:%M:%S'), now()::timestamp)",
             [(s, at, active, "active" if active else "inactive") for s, at, active in rows],
         )
         cursor.execute(KEEP_BOUNDS)

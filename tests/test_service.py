@@ -580,7 +580,8 @@ def test_a_snapshot_of_many_row_groups_keeps_each_part_in_the_order_stored(tmp_p
     # 2,000 stores polled every hour for nine days (432,000 polls, four row groups), stored
     # in time order but for a late upload of the day before the week, stored last.
     inbox.connection.execute("""
-        insert into polls
+        insert into polls (store_id, polled_at, is_active, raw_store_id, raw_status,
+            raw_timestamp_utc, received_at)
         select 's' || store, polled_at, is_active, 's' || store,
             if(is_active, 'active', 'inactive'), strftime(polled_at, '%Y-%m-%d %H:%M:%S'),
             now()
@@ -590,7 +591,8 @@ def test_a_snapshot_of_many_row_groups_keeps_each_part_in_the_order_stored(tmp_p
             from range(2000) as stores(store), range(216) as hours(hour)
         )
         order by hour between 23 and 46, polled_at, store;
-        insert into polls values
+        insert into polls (store_id, polled_at, is_active, raw_store_id, raw_status,
+            raw_timestamp_utc, received_at) values
             ('later', timestamp '2024-03-20', true, 'later', 'active', '2024-03-20 00:00:00',
              now());
         insert into store_poll_bounds
@@ -602,7 +604,7 @@ def test_a_snapshot_of_many_row_groups_keeps_each_part_in_the_order_stored(tmp_p
     job = ReportJob("r", snapshot, report_at, str(report_at), "nearest")
     worker = ReportWorker(inbox, history=None, home=tmp_path, keep_reports=1)
     worker.work.mkdir()
-    inputs = worker._snapshot(job, tmp_path / "inputs")
+    inputs = worker._snapshot(job, tmp_path / "inputs", report_at)
     inbox.close()
     week = 168 * 2000
     files = duckdb.connect()

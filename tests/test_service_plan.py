@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 from support import finished, parse_report, write_inputs
 
-from storemon import plan
+from storemon import export, plan
 from storemon.cli import cli
 
 START = datetime(2024, 3, 1)
@@ -77,9 +77,11 @@ def service(service_client):
 @pytest.fixture(scope="module")
 def plan_runs():
     """Each run of the export's plan: whether it was given the parsed polls, and whether it
-    finished (a plan that fails falls back to dbt, which would hide a broken staged path).
-    The live status's runs of its own plan (on a connection it holds) are not reports."""
-    runs, original = [], plan.run
+    finished (a plan that fails falls back to dbt, which would hide a broken staged path);
+    and each run of dbt instead, as ("dbt", whether the report was made from the last one's
+    database). The live status's runs of its own plan (on a connection it holds) are not
+    reports."""
+    runs, original, original_dbt = [], plan.run, export.run_dbt
 
     def recording(*args, **kwargs):
         if kwargs.get("connection") is not None:
@@ -91,8 +93,13 @@ def plan_runs():
             raise
         runs.append((bool(kwargs.get("staged")), True))
 
+    def recording_dbt(command, database, state, settings, **kwargs):
+        runs.append(("dbt", bool(settings.get("append_polls"))))
+        return original_dbt(command, database, state, settings, **kwargs)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(plan, "run", recording)
+        patch.setattr(export, "run_dbt", recording_dbt)
         yield runs
 
 
@@ -198,13 +205,15 @@ def check_report(service, plan_runs, database, data, prefix, as_of):
     answer = service.post("/trigger_report", json={"as_of": as_of})
     report = finished(service, answer.json()["report_id"])
     assert report["status"] == "Complete", report
-    # The home's first report runs dbt; every later one the plan, with the parsed polls, but
-    # for a report of the same time as the last with nothing stored since.
+    # The home's first report runs dbt, and so does its first report made from the last one's
+    # database (another plan); every later one the plan, with the parsed polls, but for a
+    # report of the same time as the last with nothing stored since.
     new_runs = plan_runs[runs_before:]
     if LAST_REPORT.get("as_of") == as_of:
         assert new_runs == []
     else:
-        assert new_runs == [(True, True)] or (not runs_before and not new_runs)
+        first_of_its_kind = new_runs[:1] == new_runs and new_runs[0] not in plan_runs[:runs_before]
+        assert new_runs == [(True, True)] or (first_of_its_kind and new_runs[0][0] == "dbt")
     LAST_REPORT["as_of"] = as_of
     exported = CliRunner().invoke(
         cli, ["export", "--data", str(data), "--as-of", as_of, "--out", "-", "--db", str(database)]
@@ -259,7 +268,7 @@ def test_a_report_from_parsed_polls_builds_the_tables_dbt_builds(service, plan_r
         answer = service.post("/trigger_report", json={"as_of": "2024-03-07T12:00:00Z"})
         report = finished(service, answer.json()["report_id"])
         assert report["status"] == "Complete", report
-        assert plan_runs[runs_before:] == ([] if forget_plans else [(True, True)])
+        assert plan_runs[runs_before:] == ([("dbt", False)] if forget_plans else [(True, True)])
         folders.append(service.app.state.service.worker.reports_folder(report["report_id"]))
     with duckdb.connect() as connection:
         for name, folder in zip(("by_dbt", "by_plan"), folders, strict=True):

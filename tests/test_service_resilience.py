@@ -100,18 +100,18 @@ def test_ingestion_on_a_full_disk_answers_507_stores_nothing_and_health_says_why
 @contextmanager
 def blocked_worker(service):
     """The worker holds each report, once started, until `release` is set."""
-    release, real = threading.Event(), service.worker._snapshot
+    release, real = threading.Event(), service.worker._build
 
     def held(job, folder):
         release.wait(60)
         return real(job, folder)
 
-    service.worker._snapshot = held
+    service.worker._build = held
     try:
         yield release
     finally:
         release.set()
-        del service.worker._snapshot
+        del service.worker._build
 
 
 def wait_running(service, timeout: float = 30) -> None:

@@ -49,6 +49,10 @@ STAGING_ROWS = {
     "stg_timezones": "timezones",
 }
 
+# What a build from an earlier database (`base`) does not build again or check: the hours and
+# zones it was built with, and the rows read of an input that is only the added polls.
+APPENDED_EXCLUDED = ["stg_menu_hours", "stg_timezones", "assert_rows_read_are_accepted_or_rejected"]
+
 # What the export reads from the database it builds: with --engine spark these come over from
 # Spark.
 REPORT_TABLES = ["store_uptime_report", "rejected_rows", "int_report_clock", "store_status_now"]
@@ -183,6 +187,8 @@ def export(
     write_report: bool = True,
     plans: Path | None = None,
     progress: bool = False,
+    base: Path | None = None,
+    changed_from: str | None = None,
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
     the optional HTML page, then move them all into place. A failed or killed run leaves the
@@ -195,7 +201,11 @@ def export(
     store_status_now (None: the project's default). `write_report` False builds the database
     only (`out` is then ignored), as `storemon status` does. `plans`: the folder of recorded
     plans, by default the user's cache (plan.plans_dir). `progress`: show the work as it goes
-    on stderr (a terminal's; see Progress)."""
+    on stderr (a terminal's; see Progress). `base`: a database built earlier from polls up to
+    some instant (the service's last report) to start from, instead of an empty one: the polls
+    of `inputs` are added to its `stg_store_status`, the status changes are recomputed from
+    `changed_from` (the earliest instant of those polls) on, the hours and zones are kept, and
+    every later model is built again."""
     shown = Progress(progress and not verbose)
     if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
@@ -220,6 +230,8 @@ def export(
         _check_database_free(db_path)
         try:
             _remove_leftovers(building, csv_file, html_file)  # of a killed run
+            if base is not None:
+                shutil.copyfile(base, building)
             _build(
                 inputs,
                 building,
@@ -233,6 +245,8 @@ def export(
                 plans if plans is not None else plan.plans_dir(),
                 silent_after,
                 shown,
+                base,
+                changed_from,
             )
             summary = _check_and_write_report(building, csv_file, out, strict, shown)
             if html_file is not None:
@@ -285,6 +299,8 @@ def _build(
     plans: Path | None,
     silent_after: int | None = None,
     progress: Progress | None = None,
+    base: Path | None = None,
+    changed_from: str | None = None,
 ) -> None:
     progress = progress or Progress(False)
     settings = {
@@ -307,6 +323,10 @@ def _build(
         source = status if plan.is_file_pattern(status) else status.rpartition("/")[0]
         eprint(f"building the report from {source}")
     command = ["build", "--select", *selection, "--indirect-selection", "empty"]
+    if base is not None:
+        settings.update(append_polls="1", changed_from=changed_from or "")
+        # The hours and zones are the base's; its rows read were checked when it was built.
+        command += ["--exclude", *APPENDED_EXCLUDED]
     if engine == "spark":
         command += ["--target", spark.DBT_TARGETS[spark_target]]
         # store_timeline (the HTML report's mart) is DuckDB SQL, and --html needs DuckDB.
@@ -334,6 +354,8 @@ def _build(
         except plan.PlanFailed:
             # dbt runs the same SQL and fails with its own message.
             _remove_leftovers(building)
+            if base is not None:
+                shutil.copyfile(base, building)
     if engine == "duckdb":
         # The SQL reads the run settings as DuckDB variables (see the `setting_sql` macro).
         settings["plan"] = "1"

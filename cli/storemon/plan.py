@@ -80,6 +80,8 @@ def plan_key(settings: dict[str, str]) -> str | None:
         "format": PLAN_FORMAT,
         "interpolation": settings.get("interpolation", ""),
         "report_time_given": bool(settings.get("report_time")),
+        # Rows added to a copy of an earlier database (the service): other statements.
+        "append_polls": bool(settings.get("append_polls")),
         "environment": {name: os.environ.get(name, "") for name in KEY_ENVIRONMENT},
         # A pattern of files names each row's own file: other SQL than one file's.
         "patterns": [is_file_pattern(path) for path in paths],
@@ -453,8 +455,8 @@ def _run_node(connection: duckdb.DuckDBPyConnection, node: dict, staged: str | N
     if node["kind"] != "test":
         replaced = False
         for statement in node["statements"]:
-            if staged and (table := _created_table(statement, node["name"])):
-                statement, replaced = f"create table {table} as {staged}", True
+            if staged and (creation := _created_table(statement, node["name"])):
+                statement, replaced = f"{creation} as {staged}", True
             connection.execute(statement)
         if staged and not replaced:
             raise PlanFailed(f"{node['name']} does not create its table as expected")
@@ -473,11 +475,15 @@ def _run_node(connection: duckdb.DuckDBPyConnection, node: dict, staged: str | N
 
 
 def _created_table(statement: str, model: str) -> str | None:
-    """The quoted name of the table that dbt-duckdb's table materialization creates (as
-    `<model>__dbt_tmp`, then renamed) when `statement` is that creation, else None."""
+    """`create [temporary] table <name>` of the table that dbt-duckdb creates with the model's
+    rows when `statement` is that creation, else None: the table materialization's
+    `<model>__dbt_tmp` (then renamed), or the incremental one's temporary
+    `<model>__dbt_tmp<suffix>` (then inserted)."""
+    model = re.escape(model)
     found = re.search(
-        rf'\bcreate\s+table\s+("[^"]*"\."[^"]*"\."{re.escape(model)}__dbt_tmp")\s+as\s*\(',
+        rf'\bcreate\s+(?:table\s+"[^"]*"\."[^"]*"\."{model}__dbt_tmp"'
+        rf'|temporary\s+table\s+"{model}__dbt_tmp\d*")(?=\s+as\s*\()',
         statement,
         re.IGNORECASE,
     )
-    return found.group(1) if found else None
+    return found.group(0) if found else None

@@ -298,6 +298,7 @@ class Service:
         # No write commits while the inbox's write count is read and the snapshot taken.
         with self.inbox.write_lock:
             key = (report_at, interpolation, self.inbox.generation)
+            hours_generation = self.inbox.hours_generation
             shared = self.worker.waiting_report(key)
             if shared is not None:
                 return ReportJob(shared, None, report_at, as_of, interpolation, key)
@@ -313,7 +314,9 @@ class Service:
         report_id = uuid.uuid4().hex
         with self.writing():
             self.history.add_report(report_id, as_of, interpolation)
-        return ReportJob(report_id, snapshot, report_at, as_of, interpolation, key)
+        return ReportJob(
+            report_id, snapshot, report_at, as_of, interpolation, key, hours_generation
+        )
 
     def _retry_after(self) -> int:
         """Seconds until a place in the queue is likely free: about one report's time."""

@@ -32,7 +32,8 @@ create table if not exists polls (
     raw_store_id varchar,
     raw_status varchar,
     raw_timestamp_utc varchar,
-    received_at timestamp not null
+    received_at timestamp not null,
+    arrival bigint
 );
 create table if not exists business_hours (
     store_id varchar not null,
@@ -109,10 +110,17 @@ class Inbox:
         self.connection.execute(SCHEMA)
         self._drop_polls_key()
         self._add_poll_bounds()
+        self._add_arrival()
         self.write_lock = threading.Lock()
-        # Committed writes of a report's inputs since start: two reports triggered at the same
-        # count see the same data (core.Service.trigger_report).
-        self.generation = 0
+        # Committed writes of a report's inputs: two reports triggered at the same count see the
+        # same data (core.Service.trigger_report). The polls a write adds are stored with the
+        # count it makes (`arrival`), so the polls received after a report's trigger are those
+        # with a larger one; it starts from the largest stored, so that it only grows.
+        self.generation = self.connection.execute(
+            "select coalesce(max(arrival), 0) from polls"
+        ).fetchone()[0]
+        # The count made by the last write of business hours or zones (0: none since start).
+        self.hours_generation = 0
         self.validator: Validator | None = None  # set by the worker once dbt has compiled
         # Rows refused since start, by (input, reason): for GET /metrics.
         self.rejected_counts: Counter[tuple[str, str]] = Counter()
@@ -152,6 +160,16 @@ class Inbox:
             self.connection.execute(POLL_BOUNDS)
             self.connection.execute(POLL_BOUNDS_FROM_POLLS)
             self.connection.execute("commit")
+
+    def _add_arrival(self) -> None:
+        """Polls stored before `arrival` existed have none (NULL): they are older than any
+        report made since."""
+        exists = self.connection.execute(
+            "select count(*) from duckdb_columns() where database_name = current_database()"
+            " and table_name = 'polls' and column_name = 'arrival'"
+        ).fetchone()[0]
+        if not exists:
+            self.connection.execute("alter table polls add column arrival bigint")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self.connection.cursor()
@@ -230,6 +248,8 @@ class Inbox:
                 raise
             if of_inputs:
                 self.generation += 1
+            if ingested is not None and ingested.stores is not None:
+                self.hours_generation = self.generation
             if ingested is not None:
                 for observer in self.observers:
                     observer(cursor, ingested)
@@ -318,7 +338,8 @@ class Inbox:
             insert into polls
             select
                 stg.store_id, stg.polled_at, stg.is_active,
-                raw.store_id, raw.status, raw.timestamp_utc, now()::timestamp
+                raw.store_id, raw.status, raw.timestamp_utc, now()::timestamp,
+                {self.generation + 1}
             from {staged.accepted}
                 and not exists (
                     select 1 from polls

@@ -9,6 +9,16 @@ export's plan recorded by the home's first report (see storemon/plan.py) is kept
 not in the user's cache: a home is whole by itself (moved, backed up, served by a user with no
 cache folder), and its plan serves every later report, without dbt.
 
+A report at or after the latest poll (of it, when no time is given) is made from the last such
+report's database when it can be: a copy of it,
+the polls received since added to its `stg_store_status`, and every model after it built again
+(the status changes from the earliest added poll on; see export's `base`). That database holds
+the polls of the last report built whole and every poll received since, a superset of the
+report's snapshot with the same report: nothing before a store's last poll before the week
+counts. It is built whole again when business hours or zones were written since, when its
+interpolation differs, after a restart, and once that first report is more than a week old (so
+that its polls reach back at most two weeks and a report's cost stays that of its week).
+
 A report's polls were parsed by the staging SQL when they arrived: the plan's
 `stg_store_status` is created from those stored values rather than by parsing their text
 again. The report's input file holds those values, in the input's columns (a poll's status as
@@ -53,6 +63,8 @@ REPORT_CSV = "report.csv"
 # The entry of the live status's recorded plan that holds the staging SQL (_compile_validation).
 STAGING = "staging"
 REPORT_DB = "report.duckdb"
+# The inputs a report made from the kept one shares with it.
+KEPT_INPUTS = ("menu_hours", "timezones")
 # What a stored poll gives each column of stg_store_status, read from a report's input file
 # (source_file is the file's path; the others are NULL: a stored poll was accepted).
 STORED_COLUMNS = {
@@ -115,6 +127,14 @@ where polled_at > {{report_at}} and (store_id, polled_at) in (
 order by poll_row
 """,
 )
+# The polls received after the kept database's report was triggered (`arrival` is the inbox's
+# write count of the request that stored them), in the order stored.
+ADDED_POLLS = (
+    f"select {SNAPSHOT_COLUMNS} from polls where arrival > {{generation}} order by poll_row"
+)
+# The report made from the last one is built whole again once its polls reach back this far
+# before its week.
+REBUILD_AFTER = timedelta(days=7)
 SNAPSHOT_HOURS = """
 select
     raw_store_id as store_id,
@@ -142,6 +162,8 @@ class ReportJob:
     # A later trigger with the same key (nothing stored since) shares this report while it
     # waits, and once it is complete gets a report of its own made of the same files.
     key: tuple = ()
+    # The inbox's write count at the last write of hours or zones before the trigger.
+    hours_generation: int = 0
 
     def release(self) -> None:
         """End the snapshot's transaction (once; later calls do nothing)."""
@@ -151,6 +173,28 @@ class ReportJob:
             pass  # already ended, or the connection is gone
         finally:
             self.snapshot.close()
+
+
+@dataclass
+class KeptBuild:
+    """The database of the last complete report at or after the latest poll, which the next
+    one is made from (see the module's docstring), with its hours and zones files."""
+
+    folder: Path  # hard links of the report's report.duckdb and hours and zones files
+    interpolation: str
+    generation: int  # the inbox's write count at its trigger
+    report_at: datetime
+    built_whole_at: datetime  # the report time of the last report built whole
+
+    def serves(self, job: ReportJob, report_at: datetime) -> bool:
+        """Whether the report `job`, at `report_at` (no stored poll after it), is this one
+        plus the polls received since."""
+        return (
+            job.interpolation == self.interpolation
+            and job.hours_generation <= self.generation
+            and self.report_at <= report_at <= self.built_whole_at + REBUILD_AFTER
+            and (self.folder / REPORT_DB).is_file()
+        )
 
 
 class ReportWorker:
@@ -185,6 +229,7 @@ class ReportWorker:
         # The key, id and summary of the last report that completed (see _reuse).
         self.last_complete: tuple[tuple, str, Summary] | None = None
         self.status_plan: dict | None = None  # store_status_now's, for the live status
+        self.kept: KeptBuild | None = None
         self.startup_error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="storemon-reports", daemon=True)
 
@@ -231,6 +276,8 @@ class ReportWorker:
 
     def _run(self) -> None:
         try:
+            # The last run's kept database: the first report after a start is built whole.
+            shutil.rmtree(self.work / "kept", ignore_errors=True)
             self.inbox.validator = self._compile_validation()
             self.polls_shape = self._staged_shape("store_status")
         except BaseException as error:  # reported by start()
@@ -393,8 +440,23 @@ class ReportWorker:
         return summary
 
     def _build(self, job: ReportJob, folder: Path) -> Summary:
-        """Snapshot the report's data and run the export's plan over it into `folder`."""
-        inputs = self._snapshot(job, folder / "inputs")
+        """Snapshot the report's data and run the export's plan over it into `folder`: from the
+        kept database and the polls received since when it serves, else whole."""
+        try:
+            latest = Inbox.latest_poll(job.snapshot)
+        except BaseException:
+            job.release()
+            raise
+        # The report time: the given one, else the latest stored poll. A report at or after the
+        # latest poll can be kept, and made from the kept one: no poll comes after its time.
+        report_at = job.report_at or latest
+        of_latest = report_at is not None and (latest is None or report_at >= latest)
+        kept = self.kept if of_latest and self.kept and self.kept.serves(job, report_at) else None
+        if kept is None:
+            inputs = self._snapshot(job, folder / "inputs", report_at)
+            changed_from = None
+        else:
+            inputs, changed_from = self._snapshot_added(job, folder / "inputs", kept, report_at)
         summary = export(
             inputs,
             db_path=self.work / REPORT_DB,
@@ -405,19 +467,37 @@ class ReportWorker:
             verbose=False,
             staged={"stg_store_status": self._staged_polls(inputs.status)},
             plans=self.work / "report.dbt" / "plans",
+            base=None if kept is None else kept.folder / REPORT_DB,
+            changed_from=changed_from,
         )
         shutil.move(self.work / REPORT_DB, folder / REPORT_DB)
         shutil.move(self.work / REPORT_CSV, folder / REPORT_CSV)
+        if of_latest:
+            self._keep(job, folder, report_at, report_at if kept is None else kept.built_whole_at)
         return summary
 
-    def _snapshot(self, job: ReportJob, folder: Path) -> Inputs:
+    def _keep(self, job: ReportJob, folder: Path, report_at, built_whole_at) -> None:
+        """Keep the report's database (and hours and zones) for the next report to be made from,
+        as links that outlive the report's removal; nothing kept when that fails."""
+        self.kept = None
+        kept, fresh = self.work / "kept", self.work / "kept.new"
+        try:
+            shutil.rmtree(fresh, ignore_errors=True)
+            fresh.mkdir(parents=True)
+            for name in [REPORT_DB, *(f"inputs/{name}.parquet" for name in KEPT_INPUTS)]:
+                os.link(folder / name, fresh / Path(name).name)
+            shutil.rmtree(kept, ignore_errors=True)
+            os.replace(fresh, kept)
+        except OSError:
+            return
+        self.kept = KeptBuild(kept, job.interpolation, job.key[2], report_at, built_whole_at)
+
+    def _snapshot(self, job: ReportJob, folder: Path, report_at: datetime | None) -> Inputs:
         """Write what the report sees to Parquet files, inside the transaction that was opened
         when it was triggered: exactly the data stored before that answer."""
         folder.mkdir(parents=True, exist_ok=True)
         paths = {name: folder / f"{name}.parquet" for name in STAGING_MODELS}
         try:
-            # The report time: the given one, else the latest stored poll.
-            report_at = Inbox.latest_poll(job.snapshot, job.report_at)
             instants = {
                 "report_at": timestamp_literal(report_at),
                 "week_start_at": timestamp_literal(report_at and report_at - timedelta(hours=168)),
@@ -432,11 +512,34 @@ class ReportWorker:
                 (paths["menu_hours"], SNAPSHOT_HOURS),
                 (paths["timezones"], SNAPSHOT_TIMEZONES),
             ):
-                escaped = str(target).replace("'", "''")
-                job.snapshot.execute(f"copy ({sql}) to '{escaped}'")
+                _copy(job.snapshot, sql, target)
         finally:
             job.release()
         return Inputs(paths["store_status"], paths["menu_hours"], paths["timezones"])
+
+    def _snapshot_added(
+        self, job: ReportJob, folder: Path, kept: KeptBuild, report_at: datetime
+    ) -> tuple[Inputs, str]:
+        """The polls received since the kept report, in the transaction opened at the trigger,
+        and the kept report's hours and zones (none written since); also the instant from which
+        the status changes are recomputed: the earliest of those polls (the report time when
+        there is none: a change after every poll)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {name: folder / f"{name}.parquet" for name in STAGING_MODELS}
+        try:
+            added = ADDED_POLLS.format(generation=kept.generation)
+            job.snapshot.execute(f"create temp table snapshot_polls as {added}")
+            earliest = job.snapshot.execute("select min(polled_at) from snapshot_polls").fetchone()[
+                0
+            ]
+            polls = f"select {SNAPSHOT_FILE} from snapshot_polls"
+            _copy(job.snapshot, polls, paths["store_status"])
+        finally:
+            job.release()
+        for name in KEPT_INPUTS:
+            os.link(kept.folder / f"{name}.parquet", paths[name])
+        changed_from = (earliest or report_at).isoformat(sep=" ")
+        return Inputs(paths["store_status"], paths["menu_hours"], paths["timezones"]), changed_from
 
     def _remove_old_reports(self, newest: str) -> None:
         """Keep the files of the newest `keep_reports` finished reports, `newest` (about to
@@ -451,6 +554,11 @@ class ReportWorker:
                 # Marked first: a request from now on answers 410, not a missing file.
                 self.history.update_report(old["report_id"], files_removed=True)
                 shutil.rmtree(self.reports_folder(old["report_id"]), ignore_errors=True)
+
+
+def _copy(cursor: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:
+    escaped = str(target).replace("'", "''")
+    cursor.execute(f"copy ({sql}) to '{escaped}'")
 
 
 def _is_staging_sql(value: object) -> bool:
