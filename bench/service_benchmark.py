@@ -29,7 +29,8 @@ this process, measures the service's figures, each printed beside its target:
     uploaded in parts of at most UPLOAD_ROWS polls), and at each point it measures, on a
     restarted server, the first report after the start, the warm report of nothing new and the
     report after a poll (median of --runs of each: trigger_report -> Complete as the client
-    sees it, and the server's own `seconds`), the
+    sees it, and the server's own `seconds`), at the last point the report after a round of
+    new polls (every store polled an hour after the last poll, before each trigger), the
     inbox's size, the server's peak memory while receiving and while reporting, and beside
     them a cold bench/direct_sql.py export of the same week (its report must equal the
     service's). The curve goes to --curve-out (CSV) and --plot-out (SVG or PNG).
@@ -51,6 +52,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -255,20 +257,34 @@ def largest_requests(rows: int, workdir: Path) -> list[tuple[str, float, float, 
 
 
 def reports(
-    url: str, as_of: str | None, runs: int, resend: dict | None = None
+    url: str,
+    as_of: str | None,
+    runs: int,
+    resend: dict | None = None,
+    rounds: tuple[list[str], datetime] | None = None,
 ) -> list[tuple[float, float, str]]:
     """`runs` reports one after the other (as of the latest poll when `as_of` is None): for
     each, the seconds from trigger_report to Complete as the client sees them, the server's
     own `seconds`, and its CSV's URL. Without `resend` every report after the first is of
     nothing new, which the server answers with the last report's files; `resend`, a poll
     already stored, is sent again before each trigger: nothing changes, but something was
-    received, so each report runs in full, as one after new polls does."""
+    received, so the report is not the last one again. `rounds` (store ids, the latest stored
+    poll): before each trigger, a poll of every store an hour after the last round, as an
+    hourly poller sends them."""
     found = []
     body = {} if as_of is None else {"as_of": as_of}
     with httpx.Client(base_url=url, timeout=600) as client:
-        for _ in range(runs):
+        for run in range(runs):
             if resend is not None:
                 client.post("/poll", json=resend).raise_for_status()
+            if rounds is not None:
+                stores, latest = rounds
+                at = f"{latest + timedelta(hours=run + 1):%Y-%m-%d %H:%M:%S}"
+                polls = "".join(f"{store},active,{at}\n" for store in stores)
+                client.post(
+                    "/polls", content="store_id,status,timestamp_utc\n" + polls,
+                    headers={"content-type": "text/csv"},
+                ).raise_for_status()  # fmt: skip
             started = time.perf_counter()
             report_id = client.post("/trigger_report", json=body).json()["report_id"]
             while (report := client.get(f"/get_report/{report_id}").json())["status"] == "Running":
@@ -325,6 +341,15 @@ def last_poll(data: Path) -> str:
         f"select max(timestamp_utc) from read_csv('{data / 'store_status.csv'}', all_varchar=true)"
     ).fetchall()[0][0]
     return found.replace(" UTC", "Z").replace(" ", "T")
+
+
+def store_ids(data: Path) -> list[str]:
+    import duckdb
+
+    path = str(data / "store_status.csv").replace("'", "''")
+    return [row[0] for row in duckdb.sql(
+        f"select distinct store_id from read_csv('{path}', all_varchar=true) order by 1"
+    ).fetchall()]  # fmt: skip
 
 
 def alert_delays(stores: int, runs: int, workdir: Path) -> tuple[float, float]:
@@ -423,6 +448,10 @@ class Point:
     # The same, a poll received before each trigger (reports(resend=...)): the plan runs.
     recomputed_s: list[float] = field(default_factory=list)
     recomputed_server_s: list[float] = field(default_factory=list)
+    # At the last point only, a round of new polls (every store, an hour on) before each
+    # trigger (reports(rounds=...)): the report is made from the last one.
+    round_s: list[float] = field(default_factory=list)
+    round_server_s: list[float] = field(default_factory=list)
     direct_s: list[float] = field(default_factory=list)  # cold direct SQL, the same week
     peak_upload_mb: float = 0.0  # the server that received the weeks so far
     peak_report_mb: float = 0.0  # a restarted server, after its reports
@@ -540,11 +569,16 @@ def history_curve(args, workdir: Path) -> list[Point]:
             recomputed = reports(server.url, as_of, args.runs, resend=stored_poll(week_dir))
             point.recomputed_s = [seconds for seconds, _, _ in recomputed]
             point.recomputed_server_s = [seconds for _, seconds, _ in recomputed]
-            point.peak_report_mb = server.peak_mb()
             service_csvs = {
                 httpx.get(server.url + runs[-1][2], timeout=60).content
                 for runs in (found, recomputed)
             }
+            if point is points[-1]:  # new polls: no later point may see them
+                latest = datetime.fromisoformat(as_of.removesuffix("Z"))
+                found = reports(server.url, None, args.runs, rounds=(store_ids(week_dir), latest))
+                point.round_s = [seconds for seconds, _, _ in found]
+                point.round_server_s = [seconds for _, seconds, _ in found]
+            point.peak_report_mb = server.peak_mb()
         finally:
             server.stop()
         direct_csv = workdir / "history-direct.csv"
@@ -652,7 +686,14 @@ def history_rows(points: list[Point]) -> list[tuple]:
             continue
         direct = statistics.median(p.direct_s)
         held = p.weeks >= 8 or (p is points[-1] and points[-1].weeks < 8)
-        for name, seconds in (("warm report", warm), ("report after a poll", recomputed)):
+        compared = [("warm report", warm), ("report after a poll", recomputed)]
+        if p.round_s:
+            rounds = statistics.median(p.round_s)
+            rows.append((f"history, {p.weeks} weeks stored: report after a round of new polls "
+                         f"(server's own {statistics.median(p.round_server_s):.2f} s)",
+                         f"{rounds:.2f} s", "-", None))  # fmt: skip
+            compared.append(("report after a round of new polls", rounds))
+        for name, seconds in compared:
             rows.append((f"history, {p.weeks} weeks: {name} / cold direct-SQL one-week export"
                          f" ({direct:.2f} s)", f"{seconds / direct:.2f}x",
                          f"<= {WARM_OVER_DIRECT:g}x" if held else "-",

@@ -8,11 +8,11 @@
     {{ exceptions.raise_compiler_error(
         "future_limit_hours must be a whole number of hours or empty, not '" ~ future_limit_hours ~ "'") }}
 {%- endif %}
-{#- With the setting `append_polls` (on DuckDB) the rows are added to the table the database
+{#- With the setting `append_polls` the rows are added to the table the database
     has: the service makes a report from a copy of the last one's database and the polls
-    received since (docs/service.md, What a report sees). #}
+    received since (docs/service.md, A report made from the last one). #}
 {{ config(
-    materialized=('incremental' if setting('append_polls') and target.type == 'duckdb' else 'table'),
+    materialized=('incremental' if setting('append_polls') else 'table'),
     incremental_strategy='append',
     pre_hook="{{ csv_insertion_order('status_path', preserve=false) }}",
     post_hook="{{ csv_insertion_order('status_path', preserve=true) }}",
