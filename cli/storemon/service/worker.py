@@ -10,14 +10,14 @@ not in the user's cache: a home is whole by itself (moved, backed up, served by 
 cache folder), and its plan serves every later report, without dbt.
 
 A report at or after the latest poll (of it, when no time is given) is made from the last such
-report's database when it can be: a copy of it,
-the polls received since added to its `stg_store_status`, and every model after it built again
-(the status changes from the earliest added poll on; see export's `base`). That database holds
-the polls of the last report built whole and every poll received since, a superset of the
-report's snapshot with the same report: nothing before a store's last poll before the week
-counts. It is built whole again when business hours or zones were written since, when its
-interpolation differs, after a restart, and once that first report is more than a week old (so
-that its polls reach back at most two weeks and a report's cost stays that of its week).
+report's database when it can be: a copy of it, the polls received since added to its
+`stg_store_status`, and every model after it built again (the status changes from the earliest
+added poll on; see export's `base`). That database holds the polls of the last report built
+whole and every poll received since: a superset of the report's snapshot with the same report,
+since nothing before a store's last poll before the week counts. The report is built whole
+instead when business hours or zones were written since, when its interpolation differs, after
+a restart, and once the last report built whole is more than a week older than its report time
+(so that its polls reach back about two weeks at most and its cost stays that of its week).
 
 A report's polls were parsed by the staging SQL when they arrived: the plan's
 `stg_store_status` is created from those stored values rather than by parsing their text
