@@ -135,11 +135,9 @@ class Inbox:
         """Polls were once stored under a primary key, whose index grew with the history (on
         disk and, as inserts touched it, in memory); they are now kept unique by _add_polls.
         Such a home's polls move to a table without it (in time order), in one transaction."""
-        keyed = self.connection.execute(
-            "select count(*) from duckdb_constraints() where database_name = current_database()"
-            " and table_name = 'polls' and constraint_type = 'PRIMARY KEY'"
-        ).fetchone()[0]
-        if keyed:
+        if self._in_catalog(
+            "duckdb_constraints", "table_name = 'polls' and constraint_type = 'PRIMARY KEY'"
+        ):
             self.connection.execute("begin transaction")
             self.connection.execute(
                 "create table polls_in_time_order as"
@@ -151,11 +149,9 @@ class Inbox:
             self.connection.execute("checkpoint")
 
     def _add_poll_bounds(self) -> None:
-        exists = self.connection.execute(
-            "select count(*) from duckdb_tables() where database_name = current_database()"
-            " and schema_name = 'main' and table_name = 'store_poll_bounds'"
-        ).fetchone()[0]
-        if not exists:
+        if not self._in_catalog(
+            "duckdb_tables", "schema_name = 'main' and table_name = 'store_poll_bounds'"
+        ):
             self.connection.execute("begin transaction")
             self.connection.execute(POLL_BOUNDS)
             self.connection.execute(POLL_BOUNDS_FROM_POLLS)
@@ -164,12 +160,20 @@ class Inbox:
     def _add_arrival(self) -> None:
         """Polls stored before `arrival` existed have none (NULL): they are older than any
         report made since."""
-        exists = self.connection.execute(
-            "select count(*) from duckdb_columns() where database_name = current_database()"
-            " and table_name = 'polls' and column_name = 'arrival'"
-        ).fetchone()[0]
-        if not exists:
+        if not self._in_catalog(
+            "duckdb_columns", "table_name = 'polls' and column_name = 'arrival'"
+        ):
             self.connection.execute("alter table polls add column arrival bigint")
+
+    def _in_catalog(self, view: str, condition: str) -> bool:
+        """Whether DuckDB's catalog function `view` (duckdb_tables, ...) lists something of this
+        database that meets `condition`: how an inbox of an earlier version is recognised."""
+        return bool(
+            self.connection.execute(
+                f"select count(*) from {view}() where database_name = current_database()"
+                f" and {condition}"
+            ).fetchone()[0]
+        )
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self.connection.cursor()

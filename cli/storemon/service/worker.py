@@ -476,7 +476,9 @@ class ReportWorker:
             self._keep(job, folder, report_at, report_at if kept is None else kept.built_whole_at)
         return summary
 
-    def _keep(self, job: ReportJob, folder: Path, report_at, built_whole_at) -> None:
+    def _keep(
+        self, job: ReportJob, folder: Path, report_at: datetime, built_whole_at: datetime
+    ) -> None:
         """Keep the report's database (and hours and zones) for the next report to be made from,
         as links that outlive the report's removal; nothing kept when that fails."""
         self.kept = None
