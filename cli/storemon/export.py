@@ -189,6 +189,7 @@ def export(
     progress: bool = False,
     base: Path | None = None,
     changed_from: str | None = None,
+    appendable: bool = False,
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
     the optional HTML page, then move them all into place. A failed or killed run leaves the
@@ -202,10 +203,14 @@ def export(
     only (`out` is then ignored), as `storemon status` does. `plans`: the folder of recorded
     plans, by default the user's cache (plan.plans_dir). `progress`: show the work as it goes
     on stderr (a terminal's; see Progress). `base`: a database built earlier from polls up to
-    some instant (the service's last report) to start from, instead of an empty one: the polls
-    of `inputs` are added to its `stg_store_status`, the status changes are recomputed from
-    `changed_from` (the earliest instant of those polls) on, the hours and zones are kept, and
-    every later model is built again."""
+    some instant (an `appendable` one: the service's last report) to start from, instead of an
+    empty one: the polls of `inputs` are added to its `stg_store_status`, the status changes are
+    recomputed from `changed_from` (the earliest instant of those polls) on, the hours and zones
+    are kept, the business hours are expanded for the local dates the base lacks, and every
+    later model is built again. `appendable`: build the database that way (the `append_polls`
+    setting), to be a base later."""
+    if base is not None and not changed_from:
+        raise ExportError("a build from an earlier database needs changed_from")
     shown = Progress(progress and not verbose)
     if engine == "spark" and (missing := spark.missing_requirement(spark_target)):
         raise ExportError(missing)
@@ -247,6 +252,7 @@ def export(
                 shown,
                 base,
                 changed_from,
+                appendable,
             )
             summary = _check_and_write_report(building, csv_file, out, strict, shown)
             if html_file is not None:
@@ -301,6 +307,7 @@ def _build(
     progress: Progress | None = None,
     base: Path | None = None,
     changed_from: str | None = None,
+    appendable: bool = False,
 ) -> None:
     progress = progress or Progress(False)
     settings = {
@@ -323,8 +330,10 @@ def _build(
         source = status if plan.is_file_pattern(status) else status.rpartition("/")[0]
         eprint(f"building the report from {source}")
     command = ["build", "--select", *selection, "--indirect-selection", "empty"]
+    if appendable or base is not None:
+        settings["append_polls"] = "1"
     if base is not None:
-        settings.update(append_polls="1", changed_from=changed_from or "")
+        settings["changed_from"] = changed_from or ""
         # The hours and zones are the base's; its rows read were checked when it was built.
         command += ["--exclude", *APPENDED_EXCLUDED]
     if engine == "spark":

@@ -80,8 +80,10 @@ def plan_key(settings: dict[str, str]) -> str | None:
         "format": PLAN_FORMAT,
         "interpolation": settings.get("interpolation", ""),
         "report_time_given": bool(settings.get("report_time")),
-        # Rows added to a copy of an earlier database (the service): other statements.
+        # A database to be built on (the service's), and one built on a copy of an earlier
+        # one from an instant on: other statements.
         "append_polls": bool(settings.get("append_polls")),
+        "changed_from_given": bool(settings.get("changed_from")),
         "environment": {name: os.environ.get(name, "") for name in KEY_ENVIRONMENT},
         # A pattern of files names each row's own file: other SQL than one file's.
         "patterns": [is_file_pattern(path) for path in paths],
@@ -477,11 +479,11 @@ def _run_node(connection: duckdb.DuckDBPyConnection, node: dict, staged: str | N
 def _created_table(statement: str, model: str) -> str | None:
     """`create [temporary] table <name>` of the table that dbt-duckdb creates with the model's
     rows when `statement` is that creation, else None: the table materialization's
-    `<model>__dbt_tmp` (then renamed), or the incremental one's temporary
-    `<model>__dbt_tmp<suffix>` (then inserted)."""
+    `<model>__dbt_tmp` (then renamed), the incremental one's table in a database without it
+    (`<model>` itself), or its temporary `<model>__dbt_tmp<suffix>` (then inserted)."""
     model = re.escape(model)
     found = re.search(
-        rf'\bcreate\s+(?:table\s+"[^"]*"\."[^"]*"\."{model}__dbt_tmp"'
+        rf'\bcreate\s+(?:table\s+"[^"]*"\."[^"]*"\."{model}(?:__dbt_tmp)?"'
         rf'|temporary\s+table\s+"{model}__dbt_tmp\d*")(?=\s+as\s*\()',
         statement,
         re.IGNORECASE,

@@ -12,12 +12,14 @@ cache folder), and its plan serves every later report, without dbt.
 A report at or after the latest poll (of it, when no time is given) is made from the last such
 report's database when it can be: a copy of it, the polls received since added to its
 `stg_store_status`, and every model after it built again (the status changes from the earliest
-added poll on; see export's `base`). That database holds the polls of the last report built
-whole and every poll received since: a superset of the report's snapshot with the same report,
-since nothing before a store's last poll before the week counts. The report is built whole
-instead when business hours or zones were written since, when its interpolation differs, after
-a restart, and once the last report built whole is more than a week older than its report time
-(so that its polls reach back about two weeks at most and its cost stays that of its week).
+added poll on, the business hours for the local dates it lacks; see export's `base`). So every
+report of the latest poll is built to be built on (export's `appendable`). That database holds
+the polls of the last report built whole and every poll received since: a superset of the
+report's snapshot with the same report, since nothing before a store's last poll before the
+week counts. The report is built whole instead when business hours or zones were written
+since, when its interpolation differs, after a restart, and once the last report built whole
+is more than a week older than its report time (so that its polls reach back about two weeks at
+most and its cost stays that of its week).
 
 A report's polls were parsed by the staging SQL when they arrived: the plan's
 `stg_store_status` is created from those stored values rather than by parsing their text
@@ -469,6 +471,7 @@ class ReportWorker:
             plans=self.work / "report.dbt" / "plans",
             base=None if kept is None else kept.folder / REPORT_DB,
             changed_from=changed_from,
+            appendable=of_latest,
         )
         shutil.move(self.work / REPORT_DB, folder / REPORT_DB)
         shutil.move(self.work / REPORT_CSV, folder / REPORT_CSV)
