@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from support import finished, parse_report, write_inputs
 
 from storemon.cli import cli
+from storemon.export import ExportError, export
 
 START = datetime(2024, 11, 1)  # New York falls back on 3 November
 STORES = ["k1", "k2", "k3"]
@@ -228,3 +229,8 @@ def test_every_report_equals_the_export_of_every_poll(fleet, case):
             fleet.assert_equals_the_export(fleet.report(as_of), as_of)
         else:
             fleet.assert_equals_the_export(fleet.report())
+
+
+def test_a_build_from_an_earlier_database_needs_the_instant_of_its_new_polls(tmp_path):
+    with pytest.raises(ExportError, match="needs changed_from"):
+        export(None, db_path=tmp_path / "r.duckdb", out="-", base=tmp_path / "base.duckdb")
