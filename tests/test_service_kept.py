@@ -155,6 +155,34 @@ def test_a_report_days_later_is_made_from_the_last_one(fleet):
     fleet.assert_equals_the_export(report)
 
 
+def test_the_last_report_keeps_its_own_database(fleet):
+    """The next report builds in a copy made once the last one completed: the last one's
+    database stays as it was, byte for byte."""
+    first = fleet.report()
+    folder = fleet.client.app.state.service.worker.reports_folder(first["report_id"])
+    before = (folder / "report.duckdb").read_bytes()
+    fleet.send([("k2", "active", fleet.latest + timedelta(minutes=40))])
+    report = fleet.report()
+    assert fleet.polls_files(report) == fleet.polls_files(first) + 1
+    assert (folder / "report.duckdb").read_bytes() == before
+    fleet.assert_equals_the_export(report)
+
+
+def test_a_report_whose_kept_database_is_broken_fails_and_the_next_is_built_whole(fleet):
+    fleet.report()
+    kept = fleet.client.app.state.service.worker.kept
+    (kept.folder / "report.duckdb").write_bytes(b"not a database")
+    fleet.send([("k1", "inactive", fleet.latest + timedelta(minutes=25))])
+    failed = finished(fleet.client, fleet.client.post("/trigger_report", json={}).json()[
+        "report_id"])  # fmt: skip
+    assert failed["status"] == "Failed", failed
+    assert "the report's build failed" in failed["error"]
+    fleet.send([("k1", "active", fleet.latest + timedelta(minutes=5))])
+    report = fleet.report()
+    assert fleet.polls_files(report) == 1
+    fleet.assert_equals_the_export(report)
+
+
 def test_changed_hours_build_the_report_whole(fleet):
     fleet.send([("k3", "active", fleet.latest + timedelta(minutes=30))])
     fleet.report()

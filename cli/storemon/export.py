@@ -190,6 +190,7 @@ def export(
     base: Path | None = None,
     changed_from: str | None = None,
     appendable: bool = False,
+    take_base: bool = False,
 ) -> Summary:
     """Build the report into a fresh database beside `db_path`, write the CSV (or Parquet) and
     the optional HTML page, then move them all into place. A failed or killed run leaves the
@@ -208,7 +209,10 @@ def export(
     recomputed from `changed_from` (the earliest instant of those polls) on, the hours and zones
     are kept, the business hours are expanded for the local dates the base lacks, and every
     later model is built again. `appendable`: build the database that way (the `append_polls`
-    setting), to be a base later."""
+    setting), to be a base later. `take_base`: build in `base` itself, moved into place
+    rather than copied (a base that nothing else needs, as the service keeps one for its next
+    report); a plan that fails then fails the export with its own error, since dbt cannot
+    start again from a base that the plan has changed."""
     if base is not None and not changed_from:
         raise ExportError("a build from an earlier database needs changed_from")
     shown = Progress(progress and not verbose)
@@ -235,7 +239,9 @@ def export(
         _check_database_free(db_path)
         try:
             _remove_leftovers(building, csv_file, html_file)  # of a killed run
-            if base is not None:
+            if take_base and base is not None:
+                os.replace(base, building)
+            elif base is not None:
                 shutil.copyfile(base, building)
             _build(
                 inputs,
@@ -253,6 +259,7 @@ def export(
                 base,
                 changed_from,
                 appendable,
+                take_base,
             )
             summary = _check_and_write_report(building, csv_file, out, strict, shown)
             if html_file is not None:
@@ -308,6 +315,7 @@ def _build(
     base: Path | None = None,
     changed_from: str | None = None,
     appendable: bool = False,
+    took_base: bool = False,
 ) -> None:
     progress = progress or Progress(False)
     settings = {
@@ -360,7 +368,9 @@ def _build(
             plan.run(cached, building, settings, on_node=show, staged=staged)
             show_built()
             return
-        except plan.PlanFailed:
+        except plan.PlanFailed as failure:
+            if took_base:
+                raise ExportError(f"the report's build failed: {failure}") from None
             # dbt runs the same SQL and fails with its own message.
             _remove_leftovers(building)
             if base is not None:

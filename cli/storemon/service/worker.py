@@ -13,7 +13,9 @@ A report at or after the latest poll (of it, when no time is given) is made from
 report's database when it can be: a copy of it, the polls received since added to its
 `stg_store_status`, and every model after it built again (the status changes from the earliest
 added poll on, the business hours for the local dates it lacks; see export's `base`). So every
-report of the latest poll is built to be built on (export's `appendable`). That database holds
+report of the latest poll is built to be built on (export's `appendable`). The copy is made
+once that report is complete, so the next one builds in it rather than copying first (export's
+`take_base`). That database holds
 the polls of the last report built whole and every poll received since: a superset of the
 report's snapshot with the same report, since nothing before a store's last poll before the
 week counts. The report is built whole instead when business hours or zones were written
@@ -182,7 +184,7 @@ class KeptBuild:
     """The database of the last complete report at or after the latest poll, which the next
     one is made from (see the module's docstring), with its hours and zones files."""
 
-    folder: Path  # hard links of the report's report.duckdb and hours and zones files
+    folder: Path  # a copy of the report's report.duckdb, hard links of its hours and zones
     interpolation: str
     generation: int  # the inbox's write count at its trigger
     report_at: datetime
@@ -232,6 +234,8 @@ class ReportWorker:
         self.last_complete: tuple[tuple, str, Summary] | None = None
         self.status_plan: dict | None = None  # store_status_now's, for the live status
         self.kept: KeptBuild | None = None
+        # What the running report keeps once it is complete: the kept build and its folder.
+        self.to_keep: tuple[KeptBuild, Path] | None = None
         self.startup_error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="storemon-reports", daemon=True)
 
@@ -420,6 +424,8 @@ class ReportWorker:
             finished_at=_now(),
             seconds=time.monotonic() - started,
         )
+        if self.to_keep is not None:
+            self._keep(*self.to_keep)
 
     def _reuse(self, job: ReportJob, folder: Path) -> Summary | None:
         """A report of exactly what the last complete report was of (the same report time and
@@ -454,11 +460,14 @@ class ReportWorker:
         report_at = job.report_at or latest
         of_latest = report_at is not None and (latest is None or report_at >= latest)
         kept = self.kept if of_latest and self.kept and self.kept.serves(job, report_at) else None
+        self.to_keep = None
         if kept is None:
             inputs = self._snapshot(job, folder / "inputs", report_at)
             changed_from = None
         else:
             inputs, changed_from = self._snapshot_added(job, folder / "inputs", kept, report_at)
+            # Its database becomes this report's: the next one is made from this one or whole.
+            self.kept = None
         summary = export(
             inputs,
             db_path=self.work / REPORT_DB,
@@ -472,30 +481,40 @@ class ReportWorker:
             base=None if kept is None else kept.folder / REPORT_DB,
             changed_from=changed_from,
             appendable=of_latest,
+            take_base=kept is not None,
         )
         shutil.move(self.work / REPORT_DB, folder / REPORT_DB)
         shutil.move(self.work / REPORT_CSV, folder / REPORT_CSV)
         if of_latest:
-            self._keep(job, folder, report_at, report_at if kept is None else kept.built_whole_at)
+            built_whole_at = report_at if kept is None else kept.built_whole_at
+            kept_build = KeptBuild(
+                self.work / "kept", job.interpolation, job.key[2], report_at, built_whole_at
+            )
+            self.to_keep = (kept_build, folder)
         return summary
 
-    def _keep(
-        self, job: ReportJob, folder: Path, report_at: datetime, built_whole_at: datetime
-    ) -> None:
-        """Keep the report's database (and hours and zones) for the next report to be made from,
-        as links that outlive the report's removal; nothing kept when that fails."""
+    def _keep(self, kept: KeptBuild, folder: Path) -> None:
+        """Keep the complete report's database for the next report to build in (a copy: the
+        report's own stays as it is), with links to its hours and zones that outlive the
+        report's removal; nothing kept when that fails (a full disk, say): the next report is
+        built whole."""
+        self.to_keep = None
         self.kept = None
-        kept, fresh = self.work / "kept", self.work / "kept.new"
+        fresh = kept.folder.with_name(kept.folder.name + ".new")
         try:
             shutil.rmtree(fresh, ignore_errors=True)
             fresh.mkdir(parents=True)
-            for name in [REPORT_DB, *(f"inputs/{name}.parquet" for name in KEPT_INPUTS)]:
-                os.link(folder / name, fresh / Path(name).name)
-            shutil.rmtree(kept, ignore_errors=True)
-            os.replace(fresh, kept)
-        except OSError:
+            shutil.copyfile(folder / REPORT_DB, fresh / REPORT_DB)
+            for name in KEPT_INPUTS:
+                os.link(folder / "inputs" / f"{name}.parquet", fresh / f"{name}.parquet")
+            shutil.rmtree(kept.folder, ignore_errors=True)
+            os.replace(fresh, kept.folder)
+        except OSError as error:
+            if is_disk_full(error):
+                self.disk.failed(error)
+            shutil.rmtree(fresh, ignore_errors=True)
             return
-        self.kept = KeptBuild(kept, job.interpolation, job.key[2], report_at, built_whole_at)
+        self.kept = kept
 
     def _snapshot(self, job: ReportJob, folder: Path, report_at: datetime | None) -> Inputs:
         """Write what the report sees to Parquet files, inside the transaction that was opened
