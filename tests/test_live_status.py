@@ -242,6 +242,31 @@ def test_filters_and_counts(live):
     )
 
 
+def test_only_the_polls_an_ingestion_stored_reach_the_live_status(live):
+    """A poll stored already (a client's retry) changes no store's row: the live status hears
+    of the polls each ingestion stored, so a retry's store is not evaluated again; the same
+    instant with the other status is stored, and heard of."""
+    client, clock, sent, folder = live
+    inbox = client.app.state.service.inbox
+    heard = []
+
+    def observer(cursor, ingested) -> None:
+        rows = [] if ingested.polls is None else cursor.execute(ingested.polls).fetchall()
+        heard.append(sorted((store, str(at), active) for store, at, active in rows))
+
+    at = clock() - timedelta(minutes=7, seconds=13)
+    poll = {"store_id": "retried", "status": "active", "timestamp_utc": stamp(at)}
+    inbox.observers.append(observer)
+    try:
+        for body in (poll, poll, {**poll, "status": "inactive"}):
+            assert client.post("/poll", json=body).status_code == 200
+        assert client.post("/polls", json=[poll, poll]).status_code == 200
+    finally:
+        inbox.observers.remove(observer)
+    sent.polls += [("retried", "active", stamp(at)), ("retried", "inactive", stamp(at))]
+    assert heard == [[("retried", str(at), True)], [], [("retried", str(at), False)], []]
+
+
 def test_the_inbox_keeps_its_memory_limit(live):
     """The live status runs the status model's recorded plan on the inbox's connection: the
     export's settings recorded with it (its memory limit) must not lift the inbox's."""

@@ -94,9 +94,10 @@ class Staged:
 
 @dataclass
 class Ingested:
-    """What a committed ingestion changed, for the live status: a query of the accepted polls
-    (`store_id, polled_at, is_active`), and the stores whose hours or zone were replaced (a
-    query of `store_id`, or a list), over the ingesting cursor's temporary tables."""
+    """What a committed ingestion changed, for the live status: a query of the polls it stored
+    (`store_id, polled_at, is_active`; not those stored already, which change nothing), and the
+    stores whose hours or zone were replaced (a query of `store_id`, or a list, over the
+    ingesting cursor's temporary tables)."""
 
     polls: str | None = None
     stores: str | list[str] | None = None
@@ -261,8 +262,9 @@ class Inbox:
     def add_polls(self, cursor, staged: Staged) -> int:
         """Store staged polls once each (a retried poll is not stored again); the number of
         valid polls in the batch."""
-        with self.transaction(cursor, Ingested(polls=self._accepted_polls(staged))):
-            self._add_polls(cursor, staged)
+        ingested = Ingested()
+        with self.transaction(cursor, ingested):
+            ingested.polls = self._add_polls(cursor, staged)
         return staged.read - staged.rejected
 
     def store_files(self, cursor, staged: dict[str, Staged]) -> None:
@@ -270,9 +272,6 @@ class Inbox:
         hours of every store it names, a timezones file their zones (the last valid row of a
         store wins: the staging SQL rejects the earlier ones as superseded)."""
         ingested = Ingested(
-            polls=self._accepted_polls(staged["store_status"])
-            if "store_status" in staged
-            else None,
             stores=" union ".join(
                 f"select stg.store_id from {staged[name].accepted}"
                 for name in ("menu_hours", "timezones")
@@ -282,7 +281,7 @@ class Inbox:
         )
         with self.transaction(cursor, ingested):
             if "store_status" in staged:
-                self._add_polls(cursor, staged["store_status"])
+                ingested.polls = self._add_polls(cursor, staged["store_status"])
             if "menu_hours" in staged:
                 self._replace_hours(cursor, staged["menu_hours"], stores=[])
             if "timezones" in staged:
@@ -321,11 +320,10 @@ class Inbox:
                 self._replace_timezones(cursor, zone, stores=[store_id])
         return hours.read
 
-    @staticmethod
-    def _accepted_polls(staged: Staged) -> str:
-        return f"select stg.store_id, stg.polled_at, stg.is_active from {staged.accepted}"
-
-    def _add_polls(self, cursor, staged: Staged) -> None:
+    def _add_polls(self, cursor, staged: Staged) -> str | None:
+        """Store the staged polls (in a transaction); a query of those it stored, which have
+        this write's arrival (the polls' row groups each hold a range of arrivals, so the
+        query reads the last few), or None when the batch has no valid poll."""
         # A poll is stored once: not again when it is stored already (a retry) nor twice from
         # one batch (the first row wins). The stored polls are looked for within the batch's
         # instants only, and stored in time order: polls arrive roughly in time order, so the
@@ -336,14 +334,15 @@ class Inbox:
             f"select min(stg.polled_at), max(stg.polled_at) from {staged.accepted}"
         ).fetchone()
         if first is None:
-            return
+            return None
+        arrival = self.generation + 1
         cursor.execute(
             f"""
             insert into polls
             select
                 stg.store_id, stg.polled_at, stg.is_active,
                 raw.store_id, raw.status, raw.timestamp_utc, now()::timestamp,
-                {self.generation + 1}
+                {arrival}
             from {staged.accepted}
                 and not exists (
                     select 1 from polls
@@ -371,6 +370,7 @@ class Inbox:
                 last_polled_at = greatest(last_polled_at, excluded.last_polled_at)
             """
         )
+        return f"select store_id, polled_at, is_active from polls where arrival = {arrival}"
 
     def _replace_hours(self, cursor, staged: Staged, stores: list[str]) -> None:
         cursor.execute(
