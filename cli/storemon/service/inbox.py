@@ -321,9 +321,9 @@ class Inbox:
         return hours.read
 
     def _add_polls(self, cursor, staged: Staged) -> str | None:
-        """Store the staged polls (in a transaction); a query of those it stored, which have
-        this write's arrival (the polls' row groups each hold a range of arrivals, so the
-        query reads the last few), or None when the batch has no valid poll."""
+        """Store the staged polls (in a transaction); a query of those it stored, the polls of
+        this write's arrival (arrivals only grow, so the row groups' bounds skip all but the
+        last ones), or None when the batch has no valid poll."""
         # A poll is stored once: not again when it is stored already (a retry) nor twice from
         # one batch (the first row wins). The stored polls are looked for within the batch's
         # instants only, and stored in time order: polls arrive roughly in time order, so the
