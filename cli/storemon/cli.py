@@ -96,7 +96,7 @@ silent_after_option = click.option(
     type=click.IntRange(0, 999_999),
     default=120,
     show_default=True,
-    help="An open store whose last poll is more than MINUTES old is silent (table"
+    help="An open store whose last poll is more than MINUTES old is silent (view"
     " store_status_now).",
 )
 build_options = _options(
@@ -252,7 +252,7 @@ def status_command(
 
     Each store is closed, or open and up, down or silent. "Now" is the report time: the
     latest valid poll, or --as-of. The command builds the same database as `export`
-    (without writing a report file) and prints its table store_status_now; docs/status.md
+    (without writing a report file) and prints its view store_status_now; docs/status.md
     says what each state means.
 
     \b

@@ -602,11 +602,15 @@ class LiveStatus:
                 },
                 connection=cursor,
             )
+            # The model is a view, and both queries below read it: computed once.
+            cursor.execute(
+                "create or replace temp table live_now as select * from store_status_now"
+            )
             columns = ", ".join(STATUS_COLUMNS)
             rows = [
                 StatusRow(*row)
                 for row in cursor.execute(
-                    f"select {columns} from store_status_now order by store_id"
+                    f"select {columns} from temp.main.live_now order by store_id"
                 ).fetchall()
             ]
             extras = {
@@ -620,7 +624,7 @@ class LiveStatus:
                             and polls.polled_at between now_.state_since and now_.last_poll_at
                         ), 0),
                         min(polls.polled_at) filter (where polls.polled_at > $1)
-                    from store_status_now as now_
+                    from temp.main.live_now as now_
                     left join temp.main.live_polls as polls on now_.store_id = polls.store_id
                     group by now_.store_id
                     """,
