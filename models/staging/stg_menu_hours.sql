@@ -39,7 +39,10 @@ validated as (
 
 final as (
     select
-        source_file,
+        {# As in stg_store_status: an accepted row that is not numbered keeps no file. #}
+        case
+            when rejection_reason is not null or source_row_number is not null then source_file
+        end as source_file,
         source_row_number,
         store_id,
         day_of_week,
