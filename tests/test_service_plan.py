@@ -88,11 +88,12 @@ def plan_runs():
         if kwargs.get("connection") is not None:
             return original(*args, **kwargs)
         try:
-            original(*args, **kwargs)
+            outcome = original(*args, **kwargs)
         except plan.PlanFailed:
             runs.append((bool(kwargs.get("staged")), False))
             raise
         runs.append((bool(kwargs.get("staged")), True))
+        return outcome
 
     def recording_dbt(command, database, state, settings, **kwargs):
         if state.name == "report.dbt":

@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -243,7 +243,7 @@ def export(
                 os.replace(base, building)
             elif base is not None:
                 shutil.copyfile(base, building)
-            _build(
+            summary = _build(
                 inputs,
                 building,
                 state,
@@ -260,8 +260,8 @@ def export(
                 changed_from,
                 appendable,
                 take_base,
+                finish=lambda built: _check_and_write_report(built, csv_file, out, strict, shown),
             )
-            summary = _check_and_write_report(building, csv_file, out, strict, shown)
             if html_file is not None:
                 _write_html(building, html_file, html, html_stores)
             # The CSV goes first: its folder is the user's choice, so it is the likelier to fail.
@@ -316,7 +316,11 @@ def _build(
     changed_from: str | None = None,
     appendable: bool = False,
     took_base: bool = False,
-) -> None:
+    *,
+    finish: Callable[[duckdb.DuckDBPyConnection], Summary],
+) -> Summary:
+    """Build the database, then return what `finish` makes of a connection to it (the plan's
+    own when the plan ran: no second DuckDB instance to start)."""
     progress = progress or Progress(False)
     settings = {
         "interpolation": interpolation,
@@ -357,17 +361,23 @@ def _build(
             eprint(f"  {node.status:<7} {node.name} ({node.seconds:.2f}s)")
         progress.node(node)
 
-    def show_built() -> None:  # the nodes' times add up to more: two can run at once
-        if verbose:
+    def built(connection: duckdb.DuckDBPyConnection) -> Summary:  # every node has passed
+        if verbose:  # the nodes' times add up to more: two can run at once
             eprint(f"  built in {time.monotonic() - started:.2f}s")
+        return finish(connection)
 
     started = time.monotonic()
     key = plan.plan_key(settings) if engine == "duckdb" else None
     if key and (cached := plan.load(plans, key)):
         try:
-            plan.run(cached, building, settings, on_node=show, staged=staged)
-            show_built()
-            return
+            return plan.run(
+                cached,
+                building,
+                settings,
+                on_node=show,
+                staged=staged,
+                then=built,
+            )
         except plan.PlanFailed as failure:
             if took_base:
                 raise ExportError(f"the report's build failed: {failure}") from None
@@ -405,31 +415,36 @@ def _build(
         plan.save(plans, key, recorder.plan())
     if engine == "spark":
         spark.copy_tables(spark_target, REPORT_TABLES, building)
-    show_built()
+    with duckdb.connect(str(building)) as connection:
+        return built(connection)
 
 
 def _check_and_write_report(
-    building: Path, csv_file: Path | None, out: str, strict: bool, progress: Progress
+    connection: duckdb.DuckDBPyConnection,
+    csv_file: Path | None,
+    out: str,
+    strict: bool,
+    progress: Progress,
 ) -> Summary:
     """Count rejected rows (stopping here under --strict) and write the CSV to `csv_file`, or
-    to stdout when it is None."""
-    with duckdb.connect(str(building)) as connection:
-        if progress.live:
-            progress.end(_built_message(connection, progress))
-        reasons = connection.execute(
-            "select rejection_reason, count(*) from rejected_rows group by 1 order by 2 desc, 1"
-        ).fetchall()
-        rejected = sum(count for _, count in reasons)
-        stores = connection.execute("select count(*) from store_uptime_report").fetchall()[0][0]
-        eprint(f"{stores} stores; {rejected} rejected rows (see table rejected_rows)")
-        if strict and rejected:
-            summary = ", ".join(f"{count} {reason}" for reason, count in reasons)
-            raise ExportError(f"--strict: {rejected} rows rejected ({summary}); nothing written")
-        if out:
-            _write_report(connection, csv_file, out)
-        report_at = connection.execute("select report_at from int_report_clock").fetchone()[0]
-        # Fold the write-ahead log into the file so that it moves into place whole.
-        connection.execute("checkpoint")
+    to stdout when it is None, from the database just built."""
+    if progress.live:
+        progress.end(_built_message(connection, progress))
+    reasons = connection.execute(
+        "select rejection_reason, count(*) from rejected_rows group by 1 order by 2 desc, 1"
+    ).fetchall()
+    rejected = sum(count for _, count in reasons)
+    stores = connection.execute("select count(*) from store_uptime_report").fetchall()[0][0]
+    eprint(f"{stores} stores; {rejected} rejected rows (see table rejected_rows)")
+    if strict and rejected:
+        summary = ", ".join(f"{count} {reason}" for reason, count in reasons)
+        raise ExportError(f"--strict: {rejected} rows rejected ({summary}); nothing written")
+    # Fold the write-ahead log into the file so that it moves into place whole; before the
+    # report is written, so that nothing is written when this fails (a full disk).
+    connection.execute("checkpoint")
+    if out:
+        _write_report(connection, csv_file, out)
+    report_at = connection.execute("select report_at from int_report_clock").fetchone()[0]
     return Summary(stores, rejected, report_at)
 
 

@@ -28,6 +28,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -57,6 +58,8 @@ INSTANCE_SETTINGS = frozenset({"memory_limit"})
 # two queries share them: a small node that one thread runs fills the other core while the
 # polls are read.
 CONCURRENT_NODES = 2
+
+T = TypeVar("T")
 
 
 class PlanFailed(Exception):
@@ -308,7 +311,8 @@ def run(
     on_node: Callable[[NodeResult], None] | None = None,
     staged: dict[str, str] | None = None,
     connection: duckdb.DuckDBPyConnection | None = None,
-) -> None:
+    then: Callable[[duckdb.DuckDBPyConnection], T] | None = None,
+) -> T | None:
     """Run the plan into `database` (named like the one dbt built: the SQL names its catalog)
     with the run settings as DuckDB variables, as dbt-duckdb would set them on a session;
     raise PlanFailed on the first error or failed test. `staged` maps a staging model to a
@@ -316,16 +320,20 @@ def run(
     created from that query, and the rest of its node (rename, comments) runs as recorded.
     With `connection` (whose catalog has the recorded name) the plan runs there instead, and
     the queries of `staged` may read that connection's own tables and views; its instance
-    keeps its own memory limit."""
+    keeps its own memory limit. `then`, once every node has passed, is given the connection
+    before it closes (another DuckDB instance would take about 15 ms to start), and what it
+    returns is returned; a DuckDB error in it is a PlanFailed too, as one in closing is."""
     results = []
     try:
         with duckdb.connect(str(database)) if connection is None else _kept(connection) as used:
             own_instance = connection is None
-            _run_nodes(used, plan, settings, staged or {}, results, on_node, own_instance)
+            try:
+                _run_nodes(used, plan, settings, staged or {}, results, on_node, own_instance)
+            except (KeyError, TypeError, ValueError) as error:  # not the plan this code records
+                raise PlanFailed(f"the plan cannot be run: {error!r}") from None
+            return then(used) if then is not None else None
     except duckdb.Error as error:
         raise PlanFailed(str(error)) from None
-    except (KeyError, TypeError, ValueError) as error:  # not the plan this code records
-        raise PlanFailed(f"the plan cannot be run: {error!r}") from None
 
 
 @contextmanager
