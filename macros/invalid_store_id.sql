@@ -5,7 +5,8 @@
 {% macro invalid_store_id(store_id_expression) -%}
     (
         length({{ store_id_expression }}) > 255
-        or left({{ store_id_expression }}, 1) in ('=', '+', '-', '@')
+        {#- The first character's code point: =, +, - or @ (cheaper than left()). #}
+        or ascii({{ store_id_expression }}) in (61, 43, 45, 64)
         or {{ has_control_character(store_id_expression) }}
     )
 {%- endmacro %}

@@ -5,29 +5,33 @@
 {%- endmacro %}
 
 {% macro default__parse_local_time(text_expression) -%}
-    {#- The real data's form (`HH:MM:SS`) takes three casts; other forms pay for the regex. -#}
-    list_transform(
-        [case when {{ text_expression }} glob '[0-9][0-9]:[0-5][0-9]:[0-5][0-9]' then
-            (substr({{ text_expression }}, 1, 2)::bigint * 3600
-                + substr({{ text_expression }}, 4, 2)::bigint * 60
-                + substr({{ text_expression }}, 7, 2)::bigint) * 1000000
+    {#- The real data's form (`HH:MM:SS`, up to 24:00:00) takes a cast to TIME; other forms pay
+        for the regex. CASE evaluates just the branch taken. -#}
+    case
+        when {{ text_expression }} glob '[0-9][0-9]:[0-5][0-9]:[0-5][0-9]' then
+            case
+                when {{ text_expression }} <= '24:00:00'
+                    then to_microseconds(epoch_us(cast({{ text_expression }} as time)))
+            end
         else list_transform(
             [regexp_extract(
                 {{ trim_blanks(text_expression) }},
                 '^(\d{1,2}):([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,6}))?)?$',
                 ['hours', 'minutes', 'seconds', 'fraction']
             )],
-            lambda parts: case when parts.hours != '' then
-                parts.hours::bigint * 3600000000
-                + parts.minutes::bigint * 60000000
-                + coalesce(nullif(parts.seconds, ''), '0')::bigint * 1000000
-                + rpad(parts.fraction, 6, '0')::bigint
-            end
-        )[1] end],
-        lambda microseconds: case
-            when microseconds <= 86400000000 then to_microseconds(microseconds)
-        end
-    )[1]
+            lambda parts: list_transform(
+                [case when parts.hours != '' then
+                    parts.hours::bigint * 3600000000
+                    + parts.minutes::bigint * 60000000
+                    + coalesce(nullif(parts.seconds, ''), '0')::bigint * 1000000
+                    + rpad(parts.fraction, 6, '0')::bigint
+                end],
+                lambda microseconds: case
+                    when microseconds <= 86400000000 then to_microseconds(microseconds)
+                end
+            )[1]
+        )[1]
+    end
 {%- endmacro %}
 
 {% macro spark__parse_local_time(text_expression) -%}
