@@ -14,8 +14,8 @@
 {{ config(
     materialized=('incremental' if setting('append_polls') else 'table'),
     incremental_strategy='append',
-    pre_hook="{{ csv_insertion_order('status_path', preserve=false) }}",
-    post_hook="{{ csv_insertion_order('status_path', preserve=true) }}",
+    pre_hook="{{ input_insertion_order('status_path', preserve=false) }}",
+    post_hook="{{ input_insertion_order('status_path', preserve=true) }}",
 ) }}
 with
 
