@@ -289,7 +289,14 @@ sys.stdin.read()
 """
 
 
-def test_export_refuses_while_a_reader_holds_the_database(workspace, big_data):
+@pytest.mark.parametrize("plan_recorded", [True, False], ids=["plan", "dbt"])
+def test_export_refuses_while_a_reader_holds_the_database(
+    workspace, big_data, plan_recorded, request
+):
+    """Whether the export replays its plan (which checks on its own DuckDB instance) or runs
+    dbt (the first export of this shape, with a cache of its own)."""
+    if not plan_recorded:
+        request.getfixturevalue("plan_cache")
     before = state(workspace)
     db = workspace / "storemon.duckdb"
     reader = subprocess.Popen(
@@ -307,6 +314,27 @@ def test_export_refuses_while_a_reader_holds_the_database(workspace, big_data):
     assert code == 1
     assert error_line(stderr) == f"Error: database {db} {IN_USE}"
     assert state(workspace) == before
+
+
+@pytest.mark.parametrize("plan_recorded", [True, False], ids=["plan", "dbt"])
+def test_export_leaves_a_file_that_is_not_a_database_alone(
+    tmp_path, workspace, big_data, plan_recorded, request
+):
+    """Refused before anything is built, on either path (the workspace's export recorded the
+    plan of this data's shape)."""
+    if not plan_recorded:
+        request.getfixturevalue("plan_cache")
+    db = tmp_path / "storemon.duckdb"
+    db.write_text("my notes\n")
+    code, _, stderr = run_export("--data", str(big_data), "--db", str(db), cwd=tmp_path)
+    assert code == 1
+    assert error_line(stderr) == (
+        f'Error: cannot open database {db}: IO Error: The file "{db}" exists, but it is not'
+        " a valid DuckDB database file!"
+    )
+    assert db.read_text() == "my notes\n"
+    assert not (tmp_path / "report.csv").exists()
+    assert leftovers(tmp_path) == []
 
 
 # --- a full disk --------------------------------------------------------------------------------

@@ -236,7 +236,6 @@ def export(
     csv_file = None if out in ("-", "") else _temporary_report_path(out)
     html_file = None if html is None else _temporary_report_path(str(html))
     with _exclusive_lock(state / "export.lock", db_path):
-        _check_database_free(db_path)
         try:
             _remove_leftovers(building, csv_file, html_file)  # of a killed run
             if take_base and base is not None:
@@ -260,6 +259,7 @@ def export(
                 changed_from,
                 appendable,
                 take_base,
+                start=lambda connection: _check_database_free(db_path, connection),
                 finish=lambda built: _check_and_write_report(built, csv_file, out, strict, shown),
             )
             if html_file is not None:
@@ -317,10 +317,12 @@ def _build(
     appendable: bool = False,
     took_base: bool = False,
     *,
+    start: Callable[[duckdb.DuckDBPyConnection], None],
     finish: Callable[[duckdb.DuckDBPyConnection], Summary],
 ) -> Summary:
-    """Build the database, then return what `finish` makes of a connection to it (the plan's
-    own when the plan ran: no second DuckDB instance to start)."""
+    """Build the database, after `start` has been given a DuckDB connection, then return what
+    `finish` makes of a connection to the database built. Both are the plan's own when the
+    plan runs: no other DuckDB instance to start."""
     progress = progress or Progress(False)
     settings = {
         "interpolation": interpolation,
@@ -376,6 +378,7 @@ def _build(
                 settings,
                 on_node=show,
                 staged=staged,
+                first=start,
                 then=built,
             )
         except plan.PlanFailed as failure:
@@ -388,6 +391,8 @@ def _build(
     if engine == "duckdb":
         # The SQL reads the run settings as DuckDB variables (see the `setting_sql` macro).
         settings["plan"] = "1"
+    with duckdb.connect() as connection:
+        start(connection)
     recorder = plan.Recorder() if key else None
     progress.note("dbt is reading the project (later exports here replay the plan it records)")
     try:
@@ -476,12 +481,15 @@ def _exclusive_lock(lock_path: Path, db_path: Path) -> Iterator[None]:
         yield
 
 
-def _check_database_free(db_path: Path) -> None:
-    """Fail with one clear line when another process (a reader included) holds the database."""
+def _check_database_free(db_path: Path, connection: duckdb.DuckDBPyConnection) -> None:
+    """Fail with one clear line when another process (a reader included) holds the database:
+    attaching it for writing takes the lock that every DuckDB reader and writer holds."""
     if not db_path.exists():
         return
+    quoted = str(db_path).replace("'", "''")
     try:
-        duckdb.connect(str(db_path)).close()
+        connection.execute(f"attach '{quoted}' as storemon_previous_report (type duckdb)")
+        connection.execute("detach storemon_previous_report")
     except duckdb.IOException as error:
         if "could not set lock" in str(error).lower():
             raise ExportError(_in_use_message(db_path)) from None

@@ -311,6 +311,7 @@ def run(
     on_node: Callable[[NodeResult], None] | None = None,
     staged: dict[str, str] | None = None,
     connection: duckdb.DuckDBPyConnection | None = None,
+    first: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     then: Callable[[duckdb.DuckDBPyConnection], T] | None = None,
 ) -> T | None:
     """Run the plan into `database` (named like the one dbt built: the SQL names its catalog)
@@ -320,13 +321,16 @@ def run(
     created from that query, and the rest of its node (rename, comments) runs as recorded.
     With `connection` (whose catalog has the recorded name) the plan runs there instead, and
     the queries of `staged` may read that connection's own tables and views; its instance
-    keeps its own memory limit. `then`, once every node has passed, is given the connection
-    before it closes (another DuckDB instance would take about 15 ms to start), and what it
-    returns is returned; a DuckDB error in it is a PlanFailed too, as one in closing is."""
+    keeps its own memory limit. `first`, before any node runs, and `then`, once every node
+    has passed, are given the connection (another DuckDB instance would take 15-30 ms to
+    start), and what `then` returns is returned; a DuckDB error in either is a PlanFailed too,
+    as one in closing is."""
     results = []
     try:
         with duckdb.connect(str(database)) if connection is None else _kept(connection) as used:
             own_instance = connection is None
+            if first is not None:
+                first(used)
             try:
                 _run_nodes(used, plan, settings, staged or {}, results, on_node, own_instance)
             except (KeyError, TypeError, ValueError) as error:  # not the plan this code records
