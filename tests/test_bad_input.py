@@ -542,7 +542,15 @@ TIMESTAMP_CASES = {
     "offset-23:59": ("2024-01-11T11:29:00+23:59", 45.0),
 }
 # Valid ids at the edges of the rule (accepted with blanks around them), and invalid ones.
-VALID_STORE_IDS = ["t-" + "x" * 253, "t-inner=+-@", "t-cafe\u0301", "t-a\u00a0b", "t\u200bzw"]
+VALID_STORE_IDS = [
+    "t-" + "x" * 253,
+    "t-inner=+-@",
+    "t-cafe\u0301",
+    "t-a\u00a0b",
+    "t\u200bzw",
+    't-"quoted"',  # JSON escapes " and \, as it does control characters: not one
+    "t-back\\slash",
+]
 INVALID_STORE_IDS = [
     "t-" + "x" * 254,  # 256 characters
     "=t-formula",
@@ -556,6 +564,8 @@ INVALID_STORE_IDS = [
     "t-next-line\x85",
     "t-last-c1\x9f",
     "\tt-tab",
+    't-"quoted"\x7f',
+    "t-caf\u00e9\x1b",
 ]
 STATUS_VALUE_CASES = {
     "Active": ("Active", 45.0),
