@@ -27,10 +27,12 @@ plan), the next ones (the plan), and the first export of another database (the p
 cache folder).
 
 Beside the export, the direct SQL: bench/direct_sql.py, a hand-written report in one DuckDB
-query, run as a fresh Python process `--runs` times over the same files. Its report must equal
-the export's byte for byte, or no ratio to it is printed (and the check fails). Then the first
-export into a new database, `--runs` times: a new database file in a new folder whose plan is
-already in the scenario's cache folder, as every database after a machine's first export is.
+query, run as a fresh Python process over the same files. Its report must equal the export's
+byte for byte, or no ratio to it is printed (and the check fails). And the first export into a
+new database: a new database file in a new folder whose plan is already in the scenario's
+cache folder, as every database after a machine's first export is. Each measured export is
+followed by one run of each, so that the three alternate and a change in the machine's speed
+during a scenario weighs on every ratio alike.
 
 After it, the targets for the export beside the figures measured (EXPORT_1X_S,
 EXPORT_10X_OVER_SQL, EXPORT_1X_OVER_DIRECT and NEW_DATABASE_10X_OVER_DIRECT below); `--check`
@@ -296,10 +298,14 @@ def measure_export(sc: Scenario, prefix: list[str], runs: int, workdir: Path) ->
             continue
         sc.export.append(m)
         record_node_times(sc, m)
+        if sc.engine == "duckdb":
+            # Alternated with the export, so that a change in the machine's speed during the
+            # scenario weighs on both sides of each ratio alike.
+            measure_direct(sc, run_dir)
+            measure_new_database(sc, prefix, run_dir, i)
     if sc.engine == "duckdb":
+        sc.direct_same = (run_dir / "direct.csv").read_bytes() == report.read_bytes()
         measure_sql_alone(sc, runs, run_dir, report)
-        measure_direct(sc, runs, run_dir, report)
-        measure_new_database(sc, prefix, runs, run_dir)
     return run_dir
 
 
@@ -315,28 +321,28 @@ def measured_runs(argv: list[str], runs: int, what: str, fresh: Path) -> list[Me
     return found
 
 
-def measure_direct(sc: Scenario, runs: int, run_dir: Path, export_report: Path) -> None:
-    """bench/direct_sql.py over the scenario's files, `runs` fresh processes."""
+def measure_direct(sc: Scenario, run_dir: Path) -> None:
+    """One run of bench/direct_sql.py over the scenario's files, a fresh process, writing
+    direct.csv in `run_dir`."""
     direct_report = run_dir / "direct.csv"
     argv = [sys.executable, str(DIRECT_SQL), "--data", str(sc.data_dir)]
     argv += ["--out", str(direct_report)]
-    found = measured_runs(argv, runs, "the direct SQL", direct_report)
-    sc.direct_s, sc.direct_cpu_s = [m.seconds for m in found], [m.cpu_s for m in found]
-    sc.direct_same = direct_report.read_bytes() == export_report.read_bytes()
+    [m] = measured_runs(argv, 1, "the direct SQL", direct_report)
+    sc.direct_s.append(m.seconds)
+    sc.direct_cpu_s.append(m.cpu_s)
 
 
-def measure_new_database(sc: Scenario, prefix: list[str], runs: int, run_dir: Path) -> None:
-    """The first export into a new database file, in a new folder, with the plan the
-    scenario's first export recorded in its cache folder: `runs` times."""
-    for i in range(runs):
-        elsewhere = run_dir / f"new-database-{i}"
-        shutil.rmtree(elsewhere, ignore_errors=True)
-        elsewhere.mkdir()
-        argv = export_argv(prefix, sc, elsewhere / "new.duckdb", elsewhere / "report.csv")
-        m = run_measured(argv, cwd=elsewhere, env=own_cache(run_dir))
-        if m.returncode != 0:
-            sys.exit(f"export of a new database failed:\n{m.stderr.strip()[-2000:]}")
-        sc.new_database.append(m)
+def measure_new_database(sc: Scenario, prefix: list[str], run_dir: Path, number: int) -> None:
+    """One first export into a new database file, in a new folder, with the plan the
+    scenario's first export recorded in its cache folder."""
+    elsewhere = run_dir / f"new-database-{number}"
+    shutil.rmtree(elsewhere, ignore_errors=True)
+    elsewhere.mkdir()
+    argv = export_argv(prefix, sc, elsewhere / "new.duckdb", elsewhere / "report.csv")
+    m = run_measured(argv, cwd=elsewhere, env=own_cache(run_dir))
+    if m.returncode != 0:
+        sys.exit(f"export of a new database failed:\n{m.stderr.strip()[-2000:]}")
+    sc.new_database.append(m)
 
 
 def measure_sql_alone(sc: Scenario, runs: int, run_dir: Path, export_report: Path) -> None:
