@@ -289,14 +289,18 @@ sys.stdin.read()
 """
 
 
-@pytest.mark.parametrize("plan_recorded", [True, False], ids=["plan", "dbt"])
-def test_export_refuses_while_a_reader_holds_the_database(
-    workspace, big_data, plan_recorded, request
-):
-    """Whether the export replays its plan (which checks on its own DuckDB instance) or runs
-    dbt (the first export of this shape, with a cache of its own)."""
-    if not plan_recorded:
+@pytest.fixture(params=["plan", "dbt"])
+def build_path(request, workspace) -> str:
+    """How the export under test builds: replaying the plan that the workspace's export recorded
+    (it checks the database on the plan's own DuckDB instance), or running dbt (the first export
+    of this shape, with a cache folder of its own)."""
+    if request.param == "dbt":
         request.getfixturevalue("plan_cache")
+    return request.param
+
+
+@pytest.mark.usefixtures("build_path")
+def test_export_refuses_while_a_reader_holds_the_database(workspace, big_data):
     before = state(workspace)
     db = workspace / "storemon.duckdb"
     reader = subprocess.Popen(
@@ -316,14 +320,9 @@ def test_export_refuses_while_a_reader_holds_the_database(
     assert state(workspace) == before
 
 
-@pytest.mark.parametrize("plan_recorded", [True, False], ids=["plan", "dbt"])
-def test_export_leaves_a_file_that_is_not_a_database_alone(
-    tmp_path, workspace, big_data, plan_recorded, request
-):
-    """Refused before anything is built, on either path (the workspace's export recorded the
-    plan of this data's shape)."""
-    if not plan_recorded:
-        request.getfixturevalue("plan_cache")
+@pytest.mark.usefixtures("build_path")
+def test_export_leaves_a_file_that_is_not_a_database_alone(tmp_path, big_data):
+    """Refused before anything is built."""
     db = tmp_path / "storemon.duckdb"
     db.write_text("my notes\n")
     code, _, stderr = run_export("--data", str(big_data), "--db", str(db), cwd=tmp_path)

@@ -35,7 +35,7 @@ def input_columns(name: str) -> list[list[str]]:
 @functools.cache
 def _project_vars() -> dict:
     # Read on first use, not at import: a broken install then fails with project_dir's message.
-    # PyYAML is imported here too: the export, which reads no var, starts 10 ms sooner.
+    # PyYAML is imported here too: the export, which reads no var, starts about 13 ms sooner.
     import yaml
 
     return yaml.safe_load((project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
